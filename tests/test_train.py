@@ -1,0 +1,227 @@
+"Training loop: learning, exact resume, checkpoints that survive kills, NaN guard, DDP (gloo, 2 processes)."
+import json, os, signal, subprocess, sys, time, warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ra_inpaint.core import preset, config_to_dict
+from ra_inpaint.data import InpaintDataset
+from ra_inpaint.losses import VGGFeatures, load_vgg16, WeightsNotFoundError
+from ra_inpaint.train import (Trainer, load_checkpoint, save_checkpoint, CheckpointError, TrainingDiverged,
+                              ResumableBatchSampler, read_log)
+import ra_inpaint, ra_inpaint.train as train_mod
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def tiny(**kw):
+    "A 32² model small enough for a test step to take tens of milliseconds."
+    return preset('demo', **{**dict(size=32, base_ch=8, disc_ch=8, disc_layers=2, batch_size=2, n_regions=4,
+                                    log_every=2, sample_every=1000, ckpt_every=3, max_bad_steps=3, num_workers=0), **kw})
+
+@pytest.fixture(scope='module')
+def img_dir(tmp_path_factory):
+    "Eight smooth synthetic photos (gradients + blobs): easy to learn, fast to read."
+    d = tmp_path_factory.mktemp('imgs')
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:72, 0:72] / 71.
+    for k in range(8):
+        a, b, c = rng.uniform(0, 1, 3)
+        im = np.stack([a * xx + (1 - a) * yy, b * (1 - xx), c * np.sin(3 * xx + 2 * yy) * .5 + .5], -1)
+        Image.fromarray((im * 255).astype(np.uint8)).save(d/f'{k}.png')
+    return d
+
+@pytest.fixture(scope='module')
+def vgg():
+    "A randomly initialised VGG16 feature extractor: exercises the perceptual and style terms without weights."
+    torch.manual_seed(0)
+    return VGGFeatures(load_vgg16(pretrained=False))
+
+def ds_of(img_dir, cfg, train=True): return InpaintDataset(str(img_dir), cfg.size, train=train, seed=cfg.seed)
+
+def quiet(): warnings.simplefilter('ignore')
+
+def test_generator_l1_decreases(img_dir, tmp_path):
+    "30 steps at 64² lower the generator's L1 on a fixed held-out batch (eval mode, deterministic masks)."
+    cfg = tiny(size=64, batch_size=4, lr=1e-3, d_lr=1e-3, log_every=10, ckpt_every=100, sample_every=15)
+    val = ds_of(img_dir, cfg, train=False)
+    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    before = tr.evaluate_l1(val)
+    h = tr.fit(max_steps=30)
+    after = tr.evaluate_l1(val)
+    assert h['step'] == 30 and h['bad_steps'] == 0
+    assert after < 0.7 * before, (before, after)
+    l1 = h['history']['l1']
+    assert np.mean(l1[-5:]) < np.mean(l1[:5])
+    assert (tmp_path/'samples'/'step_000015.png').is_file() and (tmp_path/'loss_curves.png').is_file()
+    log = read_log(tmp_path/'log.csv')
+    assert list(log['step']) == list(range(1, 31)) and np.isfinite(log['adv']).all() and np.isfinite(log['d']).all()
+
+def _run(img_dir, out, cfg, vgg, steps, resume=False):
+    tr = Trainer(cfg, ds_of(img_dir, cfg), out, vgg=vgg, progress=False, resume=resume)
+    return tr, tr.fit(max_steps=steps)
+
+def test_resume_is_bit_identical(img_dir, tmp_path, vgg):
+    "6 steps straight == 3 steps, a new Trainer resumed from last.pt, 3 more steps: every loss term, exactly."
+    cfg = tiny(batch_size=3, ckpt_every=100)  # 8 images, batches of 3: the epoch turns inside a batch
+    ta, a = _run(img_dir, tmp_path/'a', cfg, vgg, 6)
+    _, b1 = _run(img_dir, tmp_path/'b', cfg, vgg, 3)
+    tb, b2 = _run(img_dir, tmp_path/'b', cfg, vgg, 6, resume=True)
+    assert set(a['history']) >= {'total', 'l1', 'perceptual', 'style', 'adv', 'd'}
+    assert b2['history']['step'] == [4, 5, 6]
+    for k in ('total', 'l1', 'perceptual', 'style', 'adv', 'd'):
+        assert a['history'][k] == b1['history'][k] + b2['history'][k], k
+    for k, v in ta.G.state_dict().items(): assert torch.equal(v, tb.G.state_dict()[k]), k
+    for k, v in ta.D.state_dict().items(): assert torch.equal(v, tb.D.state_dict()[k]), k
+    assert list(read_log(tmp_path/'b'/'log.csv')['step']) == list(range(1, 7))
+
+def test_checkpoint_contents_weights_only(img_dir, tmp_path, vgg):
+    cfg = tiny()
+    tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
+    ck = torch.load(tmp_path/'last.pt', weights_only=True)  # only tensors, numbers, strings, lists, dicts
+    for k in ('generator', 'discriminator', 'opt_g', 'opt_d', 'scaler', 'step', 'epoch', 'rng', 'config', 'version', 'counters', 'best'):
+        assert k in ck, k
+    assert ck['step'] == 4 and ck['version'] == ra_inpaint.__version__ and ck['config'] == config_to_dict(cfg)
+    assert ck['counters']['bad_steps'] == 0 and ck['perceptual_enabled'] is True
+    assert torch.load(tmp_path/'best.pt', weights_only=True)['step'] in (3, 4)
+    for k, v in tr.generator.state_dict().items(): assert torch.equal(v, ck['generator'][k])
+    assert load_checkpoint(tmp_path/'last.pt', cfg)['cfg'] == cfg
+
+def test_truncated_checkpoint_clear_error_and_previous_survives(img_dir, tmp_path, monkeypatch):
+    cfg = tiny()
+    tr, _ = _run(img_dir, tmp_path, cfg, None, 3)
+    good = (tmp_path/'last.pt').read_bytes()
+    (tmp_path/'cut.pt').write_bytes(good[:len(good) // 3])
+    with pytest.raises(CheckpointError, match='cut.pt'): load_checkpoint(tmp_path/'cut.pt')
+    # a kill in the middle of writing the next checkpoint: torch.save dies half-way
+    real_save = torch.save
+    def dying_save(obj, f, *a, **k):
+        Path(f).write_bytes(good[:1000]); raise KeyboardInterrupt
+    monkeypatch.setattr(train_mod.torch, 'save', dying_save)
+    with pytest.raises(KeyboardInterrupt): tr.save()
+    monkeypatch.setattr(train_mod.torch, 'save', real_save)
+    assert load_checkpoint(tmp_path/'last.pt')['step'] == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
+    (tmp_path/'last.pt').write_bytes(good[:len(good) // 2])  # a truncated last.pt refuses to resume, naming the file
+    with pytest.raises(CheckpointError, match='last.pt'): Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, resume=True, progress=False)
+
+def test_config_mismatch_names_both_values(img_dir, tmp_path):
+    cfg = tiny()
+    _run(img_dir, tmp_path, cfg, None, 1)
+    other = tiny(size=64, n_regions=8)
+    with pytest.raises(CheckpointError, match=r'trained with size=32, n_regions=4; this config has size=64, n_regions=8'):
+        Trainer(other, ds_of(img_dir, other), tmp_path, vgg=None, resume=True, progress=False)
+    with pytest.raises(FileExistsError, match='resume=True'):  # a new run never overwrites an old one silently
+        Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    Trainer(tiny(lr=3e-4), ds_of(img_dir, cfg), tmp_path, vgg=None, resume=True, progress=False)  # optimiser settings may change
+
+class NaNAt(torch.nn.Module):
+    "Wraps the generator loss; the n-th call (1-based) returns a NaN total for n in `calls`."
+    def __init__(self, inner, calls):
+        super().__init__(); self.inner, self.calls, self.n, self.vgg = inner, set(calls), 0, inner.vgg
+    def forward(self, *a, **k):
+        self.n += 1
+        out = self.inner(*a, **k)
+        if self.n in self.calls: out = dict(out, total=out['total'] * float('nan'))
+        return out
+
+def test_nan_step_is_skipped(img_dir, tmp_path):
+    cfg = tiny(log_every=1)
+    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    tr.loss_fn = NaNAt(tr.loss_fn, {2})
+    h = tr.fit(max_steps=4)
+    assert h['bad_steps'] == 1 and h['history']['bad'] == [False, True, False, False]
+    # Adam counts its updates: 3 of 4 steps updated G and D
+    for opt in (tr.opt_g, tr.opt_d):
+        assert {int(s['step']) for s in opt.state.values()} == {3}
+    assert read_log(tmp_path/'log.csv')['bad'].tolist() == [0, 1, 0, 0]
+    assert all(np.isfinite(p.detach().numpy()).all() for p in tr.G.parameters())
+
+def test_nan_streak_raises_and_keeps_last_good_checkpoint(img_dir, tmp_path):
+    cfg = tiny(ckpt_every=3, max_bad_steps=3)
+    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    tr.loss_fn = NaNAt(tr.loss_fn, range(4, 100))
+    with pytest.raises(TrainingDiverged, match=r'3 consecutive steps.*last.pt \(step 3\)'):
+        tr.fit(max_steps=20)
+    ck = load_checkpoint(tmp_path/'last.pt', cfg)
+    assert ck['step'] == 3 and tr.step == 6
+    for k, v in tr.G.state_dict().items(): assert torch.equal(v, ck['generator'][k]), k  # no update since step 3
+
+def test_missing_vgg_weights(img_dir, tmp_path, monkeypatch):
+    "require_vgg=True: the WeightsNotFoundError; False: L1 + adversarial only, with the reason recorded."
+    cfg = tiny(vgg_weights=str(tmp_path/'nope'/'vgg16-397923af.pth'))
+    with pytest.raises(WeightsNotFoundError, match='vgg16'):
+        Trainer(cfg, ds_of(img_dir, cfg), tmp_path/'a', vgg='auto', require_vgg=True, progress=False)
+    with warnings.catch_warnings():
+        quiet()
+        tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/'b', vgg='auto', require_vgg=False, progress=False)
+    assert tr.info['perceptual_enabled'] is False and 'nope' in tr.info['perceptual_reason']
+    assert tr.terms == ['total', 'l1', 'adv', 'd']
+
+def test_sampler_shards_ranks_without_overlap():
+    s = [ResumableBatchSampler(10, 5, seed=3, rank=r, world_size=2) for r in range(2)]
+    assert sorted(s[0].batch(0) + s[1].batch(0)) == list(range(10))
+    assert s[0].batch(1) != s[0].batch(0)
+
+SIGTERM_SCRIPT = r'''
+import json, sys, warnings
+warnings.simplefilter('ignore')
+from ra_inpaint.core import preset
+from ra_inpaint.data import InpaintDataset
+from ra_inpaint.train import Trainer
+cfg = preset('demo', size=32, base_ch=8, disc_ch=8, disc_layers=2, batch_size=2, n_regions=4, log_every=1, ckpt_every=2, sample_every=1000)
+tr = Trainer(cfg, InpaintDataset(sys.argv[1], 32, seed=0), sys.argv[2], vgg=None, progress=False)
+h = tr.fit(max_steps=100000)
+print(json.dumps(dict(step=h['step'], stopped_by=h['stopped_by'])))
+'''
+
+def test_sigterm_saves_and_resumes(img_dir, tmp_path):
+    (tmp_path/'train.py').write_text(SIGTERM_SCRIPT)
+    out = tmp_path/'run'
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    p = subprocess.Popen([sys.executable, str(tmp_path/'train.py'), str(img_dir), str(out)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (out/'last.pt').exists():
+        assert p.poll() is None, p.communicate()
+        assert time.time() - t0 < 90, 'no checkpoint after 90 s'
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    so, se = p.communicate(timeout=60)
+    assert p.returncode == 0, se
+    r = json.loads(so.strip().splitlines()[-1])
+    assert r['stopped_by'] == 'SIGTERM' and r['step'] >= 2
+    ck = torch.load(out/'last.pt', weights_only=True)
+    assert ck['step'] == r['step'] > 0
+    cfg = load_checkpoint(out/'last.pt')['cfg']
+    tr = Trainer(cfg, ds_of(img_dir, cfg), out, vgg=None, resume=True, progress=False)
+    h = tr.fit(max_steps=r['step'] + 2)
+    assert h['history']['step'] == [r['step'] + 1, r['step'] + 2]
+
+def test_fit_restores_signal_handlers(img_dir, tmp_path):
+    mine = lambda s, f: None
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        _run(img_dir, tmp_path, tiny(), None, 1)
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally: signal.signal(signal.SIGTERM, old)
+
+def test_ddp_gloo_two_ranks_identical_weights(img_dir, tmp_path):
+    "torchrun, 2 CPU processes, gloo: both ranks end with the same generator, rank 0 alone writes files."
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+    r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                        str(ROOT/'tests'/'ddp_worker.py'), str(img_dir), str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    w0, w1 = (torch.load(tmp_path/f'rank{k}.pt', weights_only=True) for k in range(2))
+    assert w0['first_batch'] != w1['first_batch']  # each rank read its own shard
+    for k, v in w0['generator'].items(): assert torch.equal(v, w1['generator'][k]), k
+    for k, v in w0['discriminator'].items(): assert torch.equal(v, w1['discriminator'][k]), k
+    init = w0['initial']
+    assert any(not torch.equal(v, w0['generator'][k]) for k, v in init.items())  # it did train
+    ck = load_checkpoint(tmp_path/'out'/'last.pt')
+    assert ck['step'] == 3 and ck['world_size'] == 2 and len(ck['rng']) == 2
+    for k, v in w0['generator'].items(): assert torch.equal(v, ck['generator'][k])
+    assert list(read_log(tmp_path/'out'/'log.csv')['step']) == [1, 2, 3]
