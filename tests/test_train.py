@@ -15,6 +15,15 @@ from ra_inpaint.train import (Trainer, load_checkpoint, save_checkpoint, Checkpo
 import ra_inpaint, ra_inpaint.train as train_mod
 
 ROOT = Path(__file__).resolve().parents[1]
+# one intra-op thread: on a shared 2-core machine OpenMP's spin-waiting makes 2 threads ~10x slower, not faster
+ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
+
+@pytest.fixture(autouse=True, scope='module')
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 def tiny(**kw):
     "A 32² model small enough for a test step to take tens of milliseconds."
@@ -47,12 +56,19 @@ def test_generator_l1_decreases(img_dir, tmp_path):
     "30 steps at 64² lower the generator's L1 on a fixed held-out batch (eval mode, deterministic masks)."
     cfg = tiny(size=64, batch_size=4, lr=1e-3, d_lr=1e-3, log_every=10, ckpt_every=100, sample_every=15)
     val = ds_of(img_dir, cfg, train=False)
-    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
-    before = tr.evaluate_l1(val)
+    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False, val_ds=val)
+    before = tr.evaluate_l1()
     h = tr.fit(max_steps=30)
-    after = tr.evaluate_l1(val)
+    after = tr.evaluate_l1()
     assert h['step'] == 30 and h['bad_steps'] == 0
     assert after < 0.7 * before, (before, after)
+    # slow reference for the validation L1: a plain loop over the items, one image at a time
+    g = tr.generator.eval()
+    with torch.no_grad():
+        ref = np.mean([(g(it['image'][None], it['mask'][None]) - it['image'][None]).abs().mean().item() for it in (val[i] for i in range(len(val)))])
+    assert abs(ref - after) < 1e-5
+    assert h['best'] == dict(metric='val_l1', value=pytest.approx(after, abs=1e-6), step=30)  # picked best.pt
+    assert torch.load(tmp_path/'best.pt', weights_only=True)['step'] == 30
     l1 = h['history']['l1']
     assert np.mean(l1[-5:]) < np.mean(l1[:5])
     assert (tmp_path/'samples'/'step_000015.png').is_file() and (tmp_path/'loss_curves.png').is_file()
@@ -63,9 +79,10 @@ def _run(img_dir, out, cfg, vgg, steps, resume=False):
     tr = Trainer(cfg, ds_of(img_dir, cfg), out, vgg=vgg, progress=False, resume=resume)
     return tr, tr.fit(max_steps=steps)
 
-def test_resume_is_bit_identical(img_dir, tmp_path, vgg):
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resume_is_bit_identical(img_dir, tmp_path, vgg, workers):
     "6 steps straight == 3 steps, a new Trainer resumed from last.pt, 3 more steps: every loss term, exactly."
-    cfg = tiny(batch_size=3, ckpt_every=100)  # 8 images, batches of 3: the epoch turns inside a batch
+    cfg = tiny(batch_size=3, ckpt_every=100, num_workers=workers)  # 8 images, batches of 3: the epoch turns inside a batch
     ta, a = _run(img_dir, tmp_path/'a', cfg, vgg, 6)
     _, b1 = _run(img_dir, tmp_path/'b', cfg, vgg, 3)
     tb, b2 = _run(img_dir, tmp_path/'b', cfg, vgg, 6, resume=True)
@@ -127,9 +144,12 @@ class NaNAt(torch.nn.Module):
         if self.n in self.calls: out = dict(out, total=out['total'] * float('nan'))
         return out
 
-def test_nan_step_is_skipped(img_dir, tmp_path):
+@pytest.mark.parametrize('sync_free', [True, False])  # fused Adam's device-side skip | the host-side path (fp16/GradScaler)
+def test_nan_step_is_skipped(img_dir, tmp_path, sync_free):
     cfg = tiny(log_every=1)
     tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    assert tr.sync_free  # CPU: fused Adam
+    tr.sync_free = sync_free
     tr.loss_fn = NaNAt(tr.loss_fn, {2})
     h = tr.fit(max_steps=4)
     assert h['bad_steps'] == 1 and h['history']['bad'] == [False, True, False, False]
@@ -139,9 +159,11 @@ def test_nan_step_is_skipped(img_dir, tmp_path):
     assert read_log(tmp_path/'log.csv')['bad'].tolist() == [0, 1, 0, 0]
     assert all(np.isfinite(p.detach().numpy()).all() for p in tr.G.parameters())
 
-def test_nan_streak_raises_and_keeps_last_good_checkpoint(img_dir, tmp_path):
+@pytest.mark.parametrize('sync_free', [True, False])
+def test_nan_streak_raises_and_keeps_last_good_checkpoint(img_dir, tmp_path, sync_free):
     cfg = tiny(ckpt_every=3, max_bad_steps=3)
     tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    tr.sync_free = sync_free
     tr.loss_fn = NaNAt(tr.loss_fn, range(4, 100))
     with pytest.raises(TrainingDiverged, match=r'3 consecutive steps.*last.pt \(step 3\)'):
         tr.fit(max_steps=20)
@@ -177,28 +199,31 @@ h = tr.fit(max_steps=100000)
 print(json.dumps(dict(step=h['step'], stopped_by=h['stopped_by'])))
 '''
 
-def test_sigterm_saves_and_resumes(img_dir, tmp_path):
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_and_resumes(img_dir, tmp_path, sig):
+    "SIGTERM (scheduler, torchrun) or Ctrl-C mid-run: the step finishes, last.pt is written, the process exits 0; resume goes on."
     (tmp_path/'train.py').write_text(SIGTERM_SCRIPT)
     out = tmp_path/'run'
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    p = subprocess.Popen([sys.executable, str(tmp_path/'train.py'), str(img_dir), str(out)], env=env,
+    p = subprocess.Popen([sys.executable, str(tmp_path/'train.py'), str(img_dir), str(out)], env=ENV,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while not (out/'last.pt').exists():
         assert p.poll() is None, p.communicate()
         assert time.time() - t0 < 90, 'no checkpoint after 90 s'
         time.sleep(0.2)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     so, se = p.communicate(timeout=60)
     assert p.returncode == 0, se
     r = json.loads(so.strip().splitlines()[-1])
-    assert r['stopped_by'] == 'SIGTERM' and r['step'] >= 2
+    assert r['stopped_by'] == sig.name and r['step'] >= 2
     ck = torch.load(out/'last.pt', weights_only=True)
     assert ck['step'] == r['step'] > 0
     cfg = load_checkpoint(out/'last.pt')['cfg']
     tr = Trainer(cfg, ds_of(img_dir, cfg), out, vgg=None, resume=True, progress=False)
     h = tr.fit(max_steps=r['step'] + 2)
     assert h['history']['step'] == [r['step'] + 1, r['step'] + 2]
+    h = tr.fit(max_steps=10**6, max_seconds=0)  # a time budget that is already spent: one step, then a clean stop
+    assert h['steps_run'] == 1 and load_checkpoint(out/'last.pt')['step'] == r['step'] + 3
 
 def test_fit_restores_signal_handlers(img_dir, tmp_path):
     mine = lambda s, f: None
@@ -210,10 +235,9 @@ def test_fit_restores_signal_handlers(img_dir, tmp_path):
 
 def test_ddp_gloo_two_ranks_identical_weights(img_dir, tmp_path):
     "torchrun, 2 CPU processes, gloo: both ranks end with the same generator, rank 0 alone writes files."
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), OMP_NUM_THREADS='1')
     r = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
                         str(ROOT/'tests'/'ddp_worker.py'), str(img_dir), str(tmp_path)],
-                       env=env, capture_output=True, text=True, timeout=120)
+                       env=ENV, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     w0, w1 = (torch.load(tmp_path/f'rank{k}.pt', weights_only=True) for k in range(2))
     assert w0['first_batch'] != w1['first_batch']  # each rank read its own shard
@@ -225,3 +249,4 @@ def test_ddp_gloo_two_ranks_identical_weights(img_dir, tmp_path):
     assert ck['step'] == 3 and ck['world_size'] == 2 and len(ck['rng']) == 2
     for k, v in w0['generator'].items(): assert torch.equal(v, ck['generator'][k])
     assert list(read_log(tmp_path/'out'/'log.csv')['step']) == [1, 2, 3]
+    assert (tmp_path/'out'/'samples'/'step_000002.png').is_file()
