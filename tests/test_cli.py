@@ -1,0 +1,99 @@
+"The `ra-inpaint` command: demo, train, fill, and its one-line errors."
+import json, subprocess, sys, warnings
+from pathlib import Path
+import numpy as np, pytest, torch
+from PIL import Image
+from ra_inpaint import cli
+from ra_inpaint.core import load_image, to_uint8
+
+def _img(path, w, h, seed=0, mode='RGB'):
+    a = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    Image.fromarray(a).convert(mode).save(path); return path
+
+@pytest.fixture(scope='module')
+def ckpt(tmp_path_factory):
+    "A real checkpoint: 3 steps of `ra-inpaint train` on a tiny folder at 32²."
+    d = tmp_path_factory.mktemp('cli')
+    (d/'imgs').mkdir()
+    for i in range(4): _img(d/'imgs'/f'{i}.png', 48, 40, seed=i)
+    cfgf = d/'cfg.json'
+    cfgf.write_text(json.dumps(dict(preset='demo', size=32, base_ch=8, disc_ch=8, disc_layers=2, batch_size=2,
+                                    log_every=1, sample_every=100, ckpt_every=100)))
+    assert cli.main(['train', '--data', str(d/'imgs'), '--config', str(cfgf), '--out', str(d/'run'), '--steps', '3',
+                     '--no-perceptual', '--device', 'cpu']) == 0
+    return d/'run'/'last.pt'
+
+def test_fill_keeps_known_pixels_bit_exact(ckpt, tmp_path):
+    img = _img(tmp_path/'photo.png', 500, 333, seed=7)
+    m = np.zeros((333, 500), np.uint8); m[100:180, 200:330] = 255; m[20, :] = 255
+    Image.fromarray(m).save(tmp_path/'mask.png')
+    assert cli.main(['fill', '--checkpoint', str(ckpt), '--image', str(img), '--mask', str(tmp_path/'mask.png'),
+                     '--out', str(tmp_path/'out'), '--device', 'cpu']) == 0
+    a, b = np.asarray(Image.open(img)), np.asarray(Image.open(tmp_path/'out'/'photo.png'))
+    assert b.shape == a.shape
+    known = m == 0
+    assert np.array_equal(a[known], b[known])          # to the last bit
+    assert not np.array_equal(a[~known], b[~known])    # and the hole was filled
+
+def test_fill_folder_batches_and_resizes_mismatched_mask(ckpt, tmp_path):
+    (tmp_path/'in').mkdir()
+    for i, (w, h) in enumerate([(64, 48), (40, 40), (90, 30)]): _img(tmp_path/'in'/f'{i}.jpg', w, h, seed=i)
+    (tmp_path/'in'/'notes.txt').write_text('not an image')
+    Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 8)).save(tmp_path/'m.png')  # 24x24: resized per image
+    with pytest.warns(UserWarning, match='resized'):
+        outs = cli.fill_files(ckpt, tmp_path/'in', tmp_path/'m.png', tmp_path/'out', device='cpu', batch_size=2, progress=False)
+    assert [p.name for p in outs] == ['0.png', '1.png', '2.png']
+    assert [Image.open(p).size for p in outs] == [(64, 48), (40, 40), (90, 30)]
+
+def test_fill_refuses_overwriting_input(ckpt, tmp_path):
+    img = _img(tmp_path/'a.png', 40, 40)
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path/'m.png')
+    with pytest.raises(FileExistsError, match='--overwrite'):
+        cli.fill_files(ckpt, img, tmp_path/'m.png', tmp_path, device='cpu', progress=False)
+
+def test_empty_mask_returns_input(ckpt, tmp_path):
+    img = _img(tmp_path/'a.png', 50, 37)
+    Image.fromarray(np.zeros((37, 50), np.uint8)).save(tmp_path/'m.png')
+    with pytest.warns(UserWarning, match='no hole'):
+        (out,) = cli.fill_files(ckpt, img, tmp_path/'m.png', tmp_path/'o', device='cpu', progress=False)
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(img)))
+
+@pytest.mark.parametrize('args,msg', [
+    (['fill', '--checkpoint', 'nope.pt', '--image', 'x.png', '--mask', 'm.png', '--out', 'o'], 'no such file'),
+    (['train', '--data', 'no/such/folder', '--steps', '1', '--no-perceptual'], 'no/such/folder'),
+])
+def test_errors_are_one_line(args, msg, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith('ra-inpaint: error:') and msg in err[0], err
+
+def test_checkpoint_that_is_not_one(tmp_path, capsys):
+    (tmp_path/'bad.pt').write_bytes(b'\x00' * 100)
+    _img(tmp_path/'a.png', 32, 32); Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path/'m.png')
+    assert cli.main(['fill', '--checkpoint', str(tmp_path/'bad.pt'), '--image', str(tmp_path/'a.png'),
+                     '--mask', str(tmp_path/'m.png'), '--out', str(tmp_path/'o')]) == 2
+    assert 'bad.pt' in capsys.readouterr().err
+
+def test_help_shows_defaults():
+    r = subprocess.run([sys.executable, '-c', 'from ra_inpaint.cli import main; main()', 'demo', '--help'],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and 'default: 2.0' in r.stdout
+
+def test_demo_writes_grid_and_both_methods(tmp_path):
+    r = cli.demo(out=tmp_path/'demo', minutes=0.03, device='cpu', progress=False)
+    j = json.loads((tmp_path/'demo'/'demo.json').read_text())
+    assert (tmp_path/'demo'/'demo_grid.png').exists()
+    assert set(j['summary']) == {'biharmonic', 'ra_inpaint'} and j['train']['steps'] >= 1
+    assert set(j['summary']['ra_inpaint']) == {'10-20', '20-30', '30-40', '40-50', 'all'}
+    # nothing trained on is scored
+    assert not set(j['train_images']) & set(j['held_out_images'])
+    # the baseline column is what scikit-image gives on the same image and mask
+    from skimage.restoration import inpaint_biharmonic
+    from skimage.metrics import peak_signal_noise_ratio
+    from ra_inpaint.data import demo_images
+    c = cli._demo_cases(demo_images()[-cli.DEMO_HELD_OUT:], j['config']['size'])[0]
+    x, m = c['image'].permute(1, 2, 0).double().numpy(), c['mask'][0].bool().numpy()
+    ref = inpaint_biharmonic(x, m, channel_axis=-1)
+    ref = np.where(m[..., None], ref, x)
+    assert abs(peak_signal_noise_ratio(x, ref, data_range=1) - j['cases'][0]['scores']['biharmonic']['psnr']) < 1e-3
