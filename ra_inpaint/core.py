@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #fd3c40fe
 from __future__ import annotations
-import dataclasses, json, os, random, tempfile, warnings
+import dataclasses, json, os, random, struct, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
@@ -146,10 +146,14 @@ def load_config(path) -> RAConfig:
     path = Path(path)
     if not path.is_file(): raise ConfigError(f"config file not found: {path}")
     text = path.read_text()
-    if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        d = yaml.safe_load(text) or {}
-    else: d = json.loads(text)
+    try:
+        if path.suffix.lower() in ('.yaml', '.yml'):
+            import yaml
+            d = yaml.safe_load(text) or {}
+        else: d = json.loads(text)
+    except ValueError as e: raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper() or 'JSON'}: {e}") from e
+    except ImportError: raise
+    except Exception as e: raise ConfigError(f"config file {path} cannot be parsed: {e}") from e  # yaml.YAMLError
     if not isinstance(d, dict): raise ConfigError(f"{path}: expected a mapping of config keys, got {type(d).__name__}")
     name = d.pop('preset', None)
     base = config_to_dict(preset(name)) if name else {}
@@ -177,6 +181,10 @@ def atomic_path(path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        # a full disk or a write error says "[Errno 28] No space left on device" without a file name: add it
+        if e.errno is None or str(path) in str(e): raise
+        raise OSError(e.errno, f"cannot write {path}: {e.strerror or e} (the previous file, if any, is unchanged)") from e
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
@@ -248,8 +256,12 @@ def load_image(path, min_size: int = 1) -> torch.Tensor:
             im = ImageOps.exif_transpose(im)
             im.load()
             a = _to_float_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageLoadError(f"cannot read image {path}: {e}") from e
+    except Image.DecompressionBombError as e:  # not an OSError: it would kill a data-loader worker
+        raise ImageLoadError(f"image {path} is too large to decode safely ({e}); if you trust it, raise "
+                             f"PIL.Image.MAX_IMAGE_PIXELS (now {Image.MAX_IMAGE_PIXELS})") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, TypeError, struct.error) as e:
+        # a damaged file can make a PIL decoder fail in many ways: all of them name the file
+        raise ImageLoadError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
     if a.shape[-1] == 1: a = np.repeat(a, 3, -1)
     if min(a.shape[:2]) < min_size:
         raise ImageLoadError(f"image {path} is {a.shape[1]}x{a.shape[0]}, smaller than {min_size}px")

@@ -166,21 +166,21 @@ class InpaintDataset(Dataset):
     def n_skipped(self) -> int: return len(self.skipped)
 
     def _load(self, i: int):
-        "Image `i` and its path, or the next readable one (warning about and counting each unreadable file)."
-        n = len(self.paths)
+        "Image `i`, its path and the files newly found unreadable, or the next readable one (warning about and counting each unreadable file)."
+        n, new = len(self.paths), []
         for k in range(n):
             p = self.paths[(i + k) % n]
             if p in self.skipped: continue
-            try: return load_image(p), p
+            try: return load_image(p), p, new
             except ImageLoadError as e:
-                self.skipped.add(p)
+                self.skipped.add(p); new.append(p)
                 warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
         raise RuntimeError(f"none of the {n} images in {self.src} can be read")
 
     def __getitem__(self, i: int) -> dict:
         i = int(i)
         if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
-        img, p = self._load(i)
+        img, p, skipped = self._load(i)
         if self.square_crop: img = center_square(img)
         if min(img.shape[-2:]) < self.size and p not in self._warned_small:
             self._warned_small.add(p)
@@ -193,7 +193,9 @@ class InpaintDataset(Dataset):
             img, mask = eval_transform(img, self.size), self.masks[i % len(self.masks)]
         if tuple(mask.shape) != (1, self.size, self.size):
             raise ValueError(f"mask source gives {tuple(mask.shape)} masks, expected (1, {self.size}, {self.size})")
-        return dict(image=img.contiguous(), mask=mask.float(), index=i)
+        # `skipped`: the files this call found unreadable, one per line ('' mostly). A DataLoader worker's own
+        # `self.skipped` never reaches the main process; this string does (the Trainer counts them)
+        return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
 
     def __repr__(self): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
 

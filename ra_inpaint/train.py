@@ -132,7 +132,10 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
     if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
     try: ck = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        if 'Weights only load failed' not in str(e): raise CheckpointError(f"cannot read checkpoint {path}: corrupt ({e})") from e
+        if 'Weights only load failed' not in str(e) or 'global' not in str(e).lower():  # garbage bytes fail here too
+            why = str(e).split('WeightsUnpickler error:')[-1].split('Check the documentation')[0]
+            raise CheckpointError(f"cannot read checkpoint {path} ({path.stat().st_size} bytes): the file is truncated, "
+                                  f"corrupt or not a PyTorch checkpoint ({' '.join(why.split())[:200]})") from e
         raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors, numbers, strings, lists and "
                               f"dicts, so it was not written by ra_inpaint's Trainer; it is not unpickled "
                               f"(weights_only=True) because that could run code from the file") from e
@@ -245,6 +248,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), **fused)
         self.step, self.counters = 0, dict(bad_steps=0, bad_streak=0, images_seen=0)
+        self.skipped_files = []  # unreadable training images met so far (skipped by the dataset); kept in the checkpoint
         self.best = dict(metric='val_l1' if val_ds is not None else 'train_l1_window', value=math.inf, step=0)
         self.last_saved_step, self._stop, self.epoch, self.window_l1 = -1, None, 0, math.inf
         seed_everything(cfg.seed + self.env.rank)  # data augmentation differs between ranks
@@ -327,6 +331,7 @@ def _fixed_batch(self: Trainer, n: int = 4):
     with _preserved_rng():
         seed_everything(self.cfg.seed)
         items = [ds[0, i] for i in range(min(n, len(ds)))]
+    self._note_skipped(dict(skipped=[it.get('skipped', '') for it in items]))  # loader workers forked later never report these
     return dict(image=torch.stack([it['image'] for it in items]), mask=torch.stack([it['mask'] for it in items]))
 
 # %% ../nbs/11_train.ipynb #bf706baf
@@ -384,6 +389,7 @@ def state_dict(self: Trainer) -> dict:
                 opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict(),
                 step=self.step, epoch=self.epoch, rng=rngs, config=config_to_dict(self.cfg),
                 version=ra_inpaint.__version__, counters=dict(self.counters), best=dict(self.best),
+                skipped_files=list(self.skipped_files),
                 world_size=self.env.world_size, perceptual_enabled=self.info['perceptual_enabled'],
                 torch_version=str(torch.__version__))
 
@@ -414,6 +420,7 @@ def _resume(self: Trainer):
     if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     self.step = self.last_saved_step = ck['step']
     self.counters.update(ck.get('counters', {})); self.best.update(ck.get('best', {}))
+    self.skipped_files = list(ck.get('skipped_files', []))
     rngs = ck.get('rng') or []
     if len(rngs) == self.env.world_size: set_rng_state(rngs[self.env.rank])
     elif self.is_main: warnings.warn(f"{p} was written by {len(rngs)} rank(s), this job has {self.env.world_size}: "
@@ -530,6 +537,13 @@ def _loader(self: Trainer):
                       persistent_workers=cfg.num_workers > 0, generator=torch.Generator().manual_seed(cfg.seed + self.step))
 
 @patch
+def _note_skipped(self: Trainer, batch: dict):
+    "Record the unreadable files the dataset reported in this batch (`item['skipped']`, from any loader worker), each once."
+    for s in batch.get('skipped', ()) if isinstance(batch, dict) else ():
+        for p in filter(None, s.split('\n')):
+            if p not in self.skipped_files: self.skipped_files.append(p)
+
+@patch
 def fit(self: Trainer,
         max_steps: int | None = None,     # stop at this global step (default cfg.max_steps; counts steps before a resume)
         max_seconds: float | None = None  # and/or after this much wall time
@@ -549,7 +563,8 @@ def fit(self: Trainer,
         with _stop_signals(self):
             while self.step < max_steps:
                 self.epoch = self.sampler.epoch_of(self.step)
-                image, mask = self._to_device(next(it))
+                batch = next(it); self._note_skipped(batch)
+                image, mask = self._to_device(batch)
                 bufs = self._snapshot_buffers()
                 terms, ok = self._forward_backward(image, mask)
                 bad = ~ok
@@ -574,7 +589,7 @@ def fit(self: Trainer,
     done = self.step - start_step
     return dict(step=self.step, epoch=self.epoch, steps_run=done, seconds=secs,
                 images_per_s=done * cfg.batch_size * self.env.world_size / max(secs, 1e-9),
-                bad_steps=self.counters['bad_steps'], stopped_by=self._stop, best=dict(self.best),
+                bad_steps=self.counters['bad_steps'], skipped_files=list(self.skipped_files), stopped_by=self._stop, best=dict(self.best),
                 history=self.history)
 
 # %% ../nbs/11_train.ipynb #d8fc2359

@@ -1,0 +1,87 @@
+import numpy as np, pytest, torch
+from pathlib import Path
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.restoration import inpaint_biharmonic
+
+from ra_inpaint.core import preset, save_image
+from ra_inpaint.data import demo_images, InpaintDataset
+from ra_inpaint.generator import InpaintGenerator
+from ra_inpaint.masks import BUCKETS, EVAL_BUCKETS, free_form_mask
+from ra_inpaint.metrics import load_inception, INCEPTION_FILE
+from ra_inpaint.evaluate import evaluate, EvalMasks
+
+S = 32
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    torch.manual_seed(0)
+    g = InpaintGenerator(preset('demo', size=S, base_ch=8)).eval()
+    d = tmp_path_factory.mktemp('imgs')
+    paths = [save_image(InpaintDataset([p], 48, train=False)[0]['image'], d/f'{p.stem}.png') for p in demo_images()[:3]]
+    return g, paths
+
+def test_buckets_and_table_shape(setup, tmp_path):
+    g, paths = setup
+    t = evaluate(g, paths, out=tmp_path, device='cpu', progress=False)
+    for c in t.cases:
+        lo, hi = BUCKETS[c['bucket']]
+        assert lo <= c['hole_ratio'] < hi
+    assert len(t.cases) == len(paths) * len(EVAL_BUCKETS)
+    head, body = t.rows()
+    assert head == ['Metric', 'Mask', 'biharmonic', 'ours']  # no cv2 here; with cv2 'telea' would be a column too
+    rows = [(r[0], r[1]) for r in body]
+    assert len(rows) == 4 * (len(EVAL_BUCKETS) + 1)          # metric x (bucket + pooled '10-50')
+    assert [r[1] for r in body[:5]] == [f'{b}%' for b in EVAL_BUCKETS] + ['10-50%']
+    assert [r[0] for r in body[::len(EVAL_BUCKETS) + 1]] == ['L1 (%)-', 'FID-', 'SSIM+', 'PSNR+']
+    for f in ['table.md', 'table.csv', 'table.json', 'pairs.json'] + [f'grid_{b}.png' for b in EVAL_BUCKETS]:
+        assert (tmp_path/f).is_file()
+
+def test_pairing_deterministic(setup):
+    g, paths = setup
+    a = evaluate(g, paths, device='cpu', progress=False, buckets=('10-20', '40-50'))
+    b = evaluate(g, paths, device='cpu', progress=False, buckets=('10-20', '40-50'))
+    assert [c['mask'] for c in a.cases] == [c['mask'] for c in b.cases]
+    assert a.values == b.values
+    c = evaluate(g, paths, device='cpu', progress=False, buckets=('10-20', '40-50'), seed=1)
+    assert [x['hole_ratio'] for x in a.cases] != [x['hole_ratio'] for x in c.cases]
+
+def test_baseline_matches_skimage(setup):
+    g, paths = setup
+    t = evaluate(g, paths, device='cpu', progress=False, buckets=('30-40',))
+    em = EvalMasks(S, seed=0)
+    ds = InpaintDataset(paths, S, train=False)
+    l1s, ps, ss = [], [], []
+    for i in range(len(paths)):
+        x = ds[i]['image'].permute(1, 2, 0).double().numpy()
+        k = list(BUCKETS).index('30-40')
+        m = free_form_mask(S, BUCKETS['30-40'], rng=np.random.default_rng([0, i, k])) > 0.5  # the documented pairing
+        assert np.array_equal(m, em(i, '30-40')[0].numpy() > 0.5)
+        f = np.clip(inpaint_biharmonic(x, m, channel_axis=-1), 0, 1)
+        f = np.where(m[..., None], f, x).astype(np.float32).astype(np.float64)
+        l1s.append(100 * np.abs(f - x).mean())
+        ps.append(peak_signal_noise_ratio(x, f, data_range=1))
+        ss.append(structural_similarity(x, f, channel_axis=-1, data_range=1, gaussian_weights=True, sigma=1.5,
+                                        use_sample_covariance=False))
+    assert abs(t.get('biharmonic', '30-40', 'l1') - np.mean(l1s)) < 1e-4
+    assert abs(t.get('biharmonic', '30-40', 'psnr') - np.mean(ps)) < 1e-3
+    assert abs(t.get('biharmonic', '30-40', 'ssim') - np.mean(ss)) < 1e-3
+
+def test_fid_na_without_weights(setup, tmp_path, monkeypatch):
+    g, paths = setup
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    monkeypatch.delenv('RA_INPAINT_INCEPTION', raising=False)
+    t = evaluate(g, paths, device='cpu', progress=False, buckets=('10-20',), out=tmp_path/'o')
+    cell = t.get('ours', '10-20', 'fid')
+    assert cell.startswith('n/a (InceptionV3 weights not found at') and INCEPTION_FILE in cell and str(tmp_path) in cell
+    assert isinstance(t.get('ours', '10-20', 'psnr'), float)
+    assert 'n/a (InceptionV3' in (tmp_path/'o'/'table.md').read_text()
+
+def test_fid_with_random_inception(setup):
+    g, paths = setup
+    torch.manual_seed(0)
+    net = load_inception(pretrained=False, dims=64)
+    with pytest.warns(UserWarning, match='2048'):
+        t = evaluate(g, paths, device='cpu', progress=False, buckets=('20-30',), baselines=(), inception=net)
+    v = t.get('ours', '20-30', 'fid')
+    assert isinstance(v, float) and np.isfinite(v) and v >= 0
+    assert any('not comparable to the paper' in n for n in t.notes)
