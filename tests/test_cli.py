@@ -97,3 +97,21 @@ def test_demo_writes_grid_and_both_methods(tmp_path):
     ref = inpaint_biharmonic(x, m, channel_axis=-1)
     ref = np.where(m[..., None], ref, x)
     assert abs(peak_signal_noise_ratio(x, ref, data_range=1) - j['cases'][0]['scores']['biharmonic']['psnr']) < 1e-3
+
+def test_eval_prints_table_and_writes_files(ckpt, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'torch'))  # no Inception weights: FID must read n/a, not a number
+    (tmp_path/'imgs').mkdir()
+    for i in range(3): _img(tmp_path/'imgs'/f'{i}.png', 40, 36, seed=10 + i)
+    assert cli.main(['eval', '--checkpoint', str(ckpt), '--data', str(tmp_path/'imgs'), '--out', str(tmp_path/'ev'),
+                     '--max-images', '2', '--device', 'cpu']) == 0
+    out = capsys.readouterr().out
+    for b in ('10-20', '20-30', '30-40', '40-50'): assert b in out
+    assert 'biharmonic' in out and 'n/a' in out
+    assert all((tmp_path/'ev'/f).exists() for f in ('table.md', 'table.csv', 'table.json'))
+
+def test_bench_prints_one_json_object(tmp_path, capsys):
+    assert cli.main(['bench', '--device', 'cpu', '--size', '32', '--batch', '2', '--steps', '1', '--windows', '1',
+                     '--warmup', '0', '--parts', 'fill', '--json', str(tmp_path/'b.jsonl')]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r['device'] == 'cpu' and r['size'] == 32 and r['fill_single_ms'] > 0
+    assert json.loads((tmp_path/'b.jsonl').read_text().splitlines()[-1]) == r
