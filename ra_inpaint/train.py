@@ -555,7 +555,7 @@ def fit(self: Trainer,
     it = iter(self._loader())  # workers start before the signal handlers are installed
     self.csv = CSVLog(self.out_dir/'log.csv', resume_step=self.step if self.resumed_from or self.step else None) if self.is_main else None
     self.tb = _tensorboard(self.out_dir) if self.is_main else None
-    self.pbar = tqdm(total=max_steps, initial=self.step, disable=not (self.progress and self.is_main), dynamic_ncols=True,
+    self.pbar = tqdm(total=None if max_seconds else max_steps, initial=self.step, disable=not (self.progress and self.is_main), dynamic_ncols=True,
                      desc='train') if self.is_main else None
     self._window, self._stop, start_step, ckpt_due = [], None, self.step, False
     self._t0 = self._t_window = time.time()
