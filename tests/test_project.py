@@ -61,3 +61,11 @@ def test_notebooks_run():
     r = subprocess.run(['nbdev-test', '--n-workers', '2', '--timing'], cwd=ROOT, capture_output=True, text=True)
     print(r.stdout[-3000:])
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-5000:]
+
+def test_chapters_open_with_title_and_subtitle():
+    "Each chapter: `#| default_exp`, then a markdown cell '# Title' and '> subtitle' (nbdev's module docs)."
+    for p in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')):
+        cells = json.loads(p.read_text())['cells']
+        assert ''.join(cells[0]['source']).startswith('#| default_exp'), p.name
+        md = next(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
+        assert re.match(r'# [^#]', md) and '\n> ' in md, f"{p.name}: first markdown cell should be '# Title' + '> subtitle'"
