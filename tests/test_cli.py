@@ -115,3 +115,8 @@ def test_bench_prints_one_json_object(tmp_path, capsys):
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r['device'] == 'cpu' and r['size'] == 32 and r['fill_single_ms'] > 0
     assert json.loads((tmp_path/'b.jsonl').read_text().splitlines()[-1]) == r
+
+def test_demo_config_on_gpu_is_larger_and_valid():
+    "The GPU demo preset cannot be run here, but it must be a config that validates, larger than the CPU one."
+    g, c = cli.demo_config('cuda'), cli.demo_config('cpu')
+    assert g.size > c.size and g.base_ch > c.base_ch and g.amp and g.size % g.size_multiple == 0
