@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #fd3c40fe
 from __future__ import annotations
-import dataclasses, json, os, random, struct, tempfile, warnings
+import dataclasses, json, os, random, stat, struct, tempfile, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
@@ -18,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'PRESETS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict',
            'config_to_dict', 'load_config', 'save_config', 'atomic_path', 'get_device', 'amp_dtype', 'seed_everything',
-           'rng_state', 'set_rng_state', 'ImageLoadError', 'load_image', 'to_uint8', 'save_image']
+           'rng_state', 'set_rng_state', 'ImageLoadError', 'open_image', 'load_image', 'to_uint8', 'save_image']
 
 # %% ../nbs/00_core.ipynb #d88614f9
 class ConfigError(ValueError):
@@ -171,6 +171,18 @@ def save_config(cfg: RAConfig, path):
     return path
 
 # %% ../nbs/00_core.ipynb #c5bfd94f
+def _read_umask() -> int:
+    # the only portable way to read the umask is to set it; done once, at import, before any thread could be writing
+    m = os.umask(0o022); os.umask(m)
+    return m
+
+_UMASK = _read_umask()
+
+def _new_file_mode(path: Path) -> int:
+    "The mode the replaced file should have: the old file's, else what a plain `open` would create."
+    try: return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError: return 0o666 & ~_UMASK
+
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."
@@ -180,6 +192,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp's 0600 would otherwise replace the target's mode
         os.replace(tmp, path)
     except OSError as e:
         # a full disk or a write error says "[Errno 28] No space left on device" without a file name: add it
@@ -247,21 +260,32 @@ def _to_float_array(im: Image.Image) -> np.ndarray:
     if a.ndim == 2: a = a[..., None]
     return a[..., :3] if a.shape[-1] >= 3 else a
 
+_DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, TypeError, struct.error)
+
+def open_image(path,
+               what: str = 'image',  # the word the error messages use for the file ('image', 'mask')
+              ) -> Image.Image:
+    "Open, turn upright (EXIF orientation) and fully decode an image file; `ImageLoadError` naming it on any failure."
+    path = Path(path)
+    if not path.is_file(): raise ImageLoadError(f"{what} not found: {path}")
+    try:
+        with Image.open(path) as im:
+            out = ImageOps.exif_transpose(im)  # a decoded copy (transposed or not), independent of the closed file
+            out.load()
+    except Image.DecompressionBombError as e:  # not an OSError: it would kill a data-loader worker
+        raise ImageLoadError(f"{what} {path} is too large to decode safely ({e}); if you trust it, raise "
+                             f"PIL.Image.MAX_IMAGE_PIXELS (now {Image.MAX_IMAGE_PIXELS})") from e
+    except _DECODE_ERRORS as e:
+        # a damaged file can make a PIL decoder fail in many ways: all of them name the file
+        raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
+    return out
+
 def load_image(path, min_size: int = 1) -> torch.Tensor:
     "Read any common image file as a `(3,H,W)` float tensor in [0,1]."
     path = Path(path)
-    if not path.is_file(): raise ImageLoadError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            im.load()
-            a = _to_float_array(im)
-    except Image.DecompressionBombError as e:  # not an OSError: it would kill a data-loader worker
-        raise ImageLoadError(f"image {path} is too large to decode safely ({e}); if you trust it, raise "
-                             f"PIL.Image.MAX_IMAGE_PIXELS (now {Image.MAX_IMAGE_PIXELS})") from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, TypeError, struct.error) as e:
-        # a damaged file can make a PIL decoder fail in many ways: all of them name the file
-        raise ImageLoadError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+    im = open_image(path)
+    try: a = _to_float_array(im)
+    except _DECODE_ERRORS as e: raise ImageLoadError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
     if a.shape[-1] == 1: a = np.repeat(a, 3, -1)
     if min(a.shape[:2]) < min_size:
         raise ImageLoadError(f"image {path} is {a.shape[1]}x{a.shape[0]}, smaller than {min_size}px")

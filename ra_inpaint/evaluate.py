@@ -13,16 +13,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import get_device, save_image, atomic_path
-from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio
+from .core import get_device, save_image, atomic_path, ImageLoadError
+from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset
-from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats,
+from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
                                 frechet_distance, BucketTable, INCEPTION_FILE)
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
 
 # %% auto #0
-__all__ = ['EvalMasks', 'fid_network', 'inception_features', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
-           'pooled_label', 'evaluate', 'save_eval']
+__all__ = ['EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes', 'pooled_label', 'evaluate',
+           'save_eval']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
 class EvalMasks:
@@ -31,44 +31,54 @@ class EvalMasks:
                  masks=None,          # folder of mask images (NVIDIA irregular masks), or None: generated free-form masks
                  seed: int = 0,
                  polarity: str = 'white_hole'):
-        self.size, self.path, self.seed, self.polarity, self._folders = size, masks, seed, polarity, {}
+        self.size, self.path, self.seed, self.polarity, self._folders, self._index = size, masks, seed, polarity, {}, None
+
+    def _ratios(self):
+        "[(file, hole ratio)] of every readable mask of the folder, measured once and shared by all buckets."
+        if self._index is None:
+            f = MaskFolder(self.path, self.size, self.polarity)   # checks the folder and lists its files
+            self._index, self._root = [], f.path
+            for p in f.files:
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
+                        self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
+                except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
+        return self._index
 
     def _folder(self, bucket):
+        "(files of the bucket in file order, seeded permutation of them)."
         if bucket not in self._folders:
-            f = MaskFolder(self.path, self.size, self.polarity, ratio=BUCKETS[bucket])
-            perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(f))
-            self._folders[bucket] = (f, perm)
+            lo, hi = BUCKETS[bucket]
+            files = [p for p, r in self._ratios() if lo <= r < hi]
+            if not files:
+                raise ValueError(f"no mask in {self.path} has a hole ratio in [{lo}, {hi}) at {self.size}x{self.size} "
+                                 f"with polarity={self.polarity!r} ({len(self._index)} masks read)")
+            perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(files))
+            self._folders[bucket] = (files, perm)
         return self._folders[bucket]
 
     def index(self, i: int, bucket: str):
         "A name for the mask: `gen:seed:i:k` or the file's name in the folder."
         k = list(BUCKETS).index(bucket)
         if self.path is None: return f'gen:{self.seed}:{i}:{k}'
-        f, perm = self._folder(bucket)
-        return str(f.files[perm[i % len(f)]].relative_to(f.path))
+        files, perm = self._folder(bucket)
+        return str(files[perm[i % len(files)]].relative_to(self._root))
 
     def __call__(self, i: int, bucket: str) -> torch.Tensor:  # (1,size,size) float {0,1}
         if self.path is None:
             rng = np.random.default_rng([self.seed, i, list(BUCKETS).index(bucket)])
             return torch.from_numpy(free_form_mask(self.size, BUCKETS[bucket], rng=rng))[None]
-        f, perm = self._folder(bucket)
-        return f[int(perm[i % len(f)])]
+        files, perm = self._folder(bucket)
+        return load_mask(files[int(perm[i % len(files)])], self.size, self.polarity, warn_resize=False)
 
-# %% ../nbs/12_evaluate.ipynb #42f61b95
+# %% ../nbs/12_evaluate.ipynb #153ecb98
 def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_download: bool = False, device=None):
-    "-> (network, None) or (None, 'n/a (why)')."
-    if inception is not None: return inception.to(device or 'cpu').eval(), None
-    try: return load_inception(fid_weights, allow_download=allow_download, device=device), None
+    "-> (FIDAccumulator, None) or (None, 'n/a (why)')."
+    try: return FIDAccumulator(fid_weights, get_device(device), inception=inception, allow_download=allow_download), None
     except WeightsNotFoundError:
         where = fid_weights or (hub_checkpoint_dir()/INCEPTION_FILE)
         return None, f'n/a (InceptionV3 weights not found at {where})'
-
-@torch.no_grad()
-def inception_features(net, x) -> torch.Tensor:  # (B,3,H,W) in [0,1] -> (B, dims)
-    out = net(x.float())
-    out = out[0] if isinstance(out, (list, tuple)) else out
-    if out.dim() == 4 and out.shape[-2:] != (1, 1): out = torch.nn.functional.adaptive_avg_pool2d(out, 1)
-    return out.flatten(1)
 
 def fid_cell(real: GaussianStats, fake: GaussianStats):
     "FID of two streams, or a sentence when it cannot be computed."
@@ -162,49 +172,52 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     em = EvalMasks(S, masks, seed, polarity)
     fills = baselines_available(baselines)
     methods = list(fills) + [name]
-    net, fid_why = fid_network(fid_weights, inception, allow_download, dev)
-    table, cases, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}'), [], []
-    pool = {m: {k: [] for k in ('l1', 'psnr', 'ssim')} for m in methods}
+    acc, fid_why = fid_network(fid_weights, inception, allow_download, dev)
+    table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}'), []
+    keys = ('l1', 'psnr', 'ssim')
+    per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
+    real, fake = {b: GaussianStats() for b in buckets}, {b: {m: GaussianStats() for m in methods} for b in buckets}
     pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
+    ext, cases = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
-    for b in buckets:
-        per = {m: {k: [] for k in ('l1', 'psnr', 'ssim')} for m in methods}
-        real, fake = GaussianStats(), {m: GaussianStats() for m in methods}
-        ext = Extremes(grid_k)
-        for s in range(0, len(paths), batch_size):
-            idx = list(range(s, min(s + batch_size, len(paths))))
-            x = torch.stack([ds[i]['image'] for i in idx])
+    for s in range(0, len(paths), batch_size):
+        idx = list(range(s, min(s + batch_size, len(paths))))
+        x = torch.stack([ds[i]['image'] for i in idx])       # decoded and resized once for all buckets
+        xd = x.to(dev)
+        fr = acc.features(xd) if acc is not None else None
+        for b in buckets:
             m = torch.stack([em(i, b) for i in idx]).float()
             outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in fills.items()}
             with torch.no_grad():
-                xd, md = x.to(dev), m.to(dev)
+                md = m.to(dev)
                 pred = G(xd * (1 - md), md).float()
                 outs[name] = (pred * md + xd * (1 - md)).cpu()
-            for k, o in outs.items():
-                for key, v in _score(o, x).items(): per[k][key].append(v); pool[k][key].append(v)
-            if net is not None:
-                fr = inception_features(net, x.to(dev)); real.update(fr); pool_real.update(fr)
+            scores = {k: _score(o, x) for k, o in outs.items()}   # once per method and batch; reused below
+            for k, sc in scores.items():
+                for key, v in sc.items(): per[b][k][key].append(v)
+            if acc is not None:
+                real[b].update(fr); pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
                 for k, o in outs.items():
-                    ff = inception_features(net, o.to(dev)); fake[k].update(ff); pool_fake[k].update(ff)
-            ours_psnr = _score(outs[name], x)['psnr']
+                    ff = acc.features(o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
             for j, i in enumerate(idx):
-                r = hole_ratio(m[j])
-                cases.append(dict(bucket=b, image=str(paths[i]), image_index=i, mask=em.index(i, b), hole_ratio=r,
-                                  **{f'psnr_{k}': float(_score(o[j:j + 1], x[j:j + 1])['psnr']) for k, o in outs.items()}))
+                cases[b].append(dict(bucket=b, image=str(paths[i]), image_index=i, mask=em.index(i, b), hole_ratio=hole_ratio(m[j]),
+                                     **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))
                 bh = outs['biharmonic'][j] if 'biharmonic' in outs else x[j] * (1 - m[j])
-                ext.add(float(ours_psnr[j]), [x[j] * (1 - m[j]) + m[j], bh, outs[name][j], x[j]])
+                ext[b].add(float(scores[name]['psnr'][j]), [x[j] * (1 - m[j]) + m[j], bh, outs[name][j], x[j]])
             bar.update(len(idx))
+    for b in buckets:
         for k in methods:
-            for key in ('l1', 'psnr', 'ssim'): table.add_mean(k, b, key, torch.cat(per[k][key]))
-            table.add(k, b, 'fid', fid_why or fid_cell(real, fake[k]), n=real.n)
+            for key in keys: table.add_mean(k, b, key, torch.cat(per[b][k][key]))
+            table.add(k, b, 'fid', fid_why or fid_cell(real[b], fake[b][k]), n=real[b].n)
         if out is not None:
-            tiles = [t for _, ts in ext.worst + ext.best for t in ts]
+            tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
             _grid(tiles, Path(out)/f'grid_{b}.png')
+    cases = [c for b in buckets for c in cases[b]]   # pairs.json: bucket by bucket, images in order
     bar.close()
     table.pooled = pooled_label(buckets) if pooled and len(buckets) > 1 else None
     if table.pooled:
         for k in methods:
-            for key in ('l1', 'psnr', 'ssim'): table.add_mean(k, table.pooled, key, torch.cat(pool[k][key]))
+            for key in keys: table.add_mean(k, table.pooled, key, torch.cat([v for b in buckets for v in per[b][k][key]]))
             table.add(k, table.pooled, 'fid', fid_why or fid_cell(pool_real, pool_fake[k]), n=pool_real.n)
     if fid_why is None and len(paths) < 2048:
         msg = f'FID on N = {len(paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'

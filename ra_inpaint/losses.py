@@ -118,7 +118,9 @@ def gram(f):
     "Batch of Gram matrices F Fᵀ / (C·H·W) of a (B,C,H,W) map, in float32 (bf16 Grams lose the style signal)."
     b, c, h, w = f.shape
     f = f.float().reshape(b, c, h * w)
-    return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    # inside the trainer's autocast, bmm would be cast back to bf16/fp16 whatever its inputs: switch autocast off here
+    with torch.autocast(f.device.type, enabled=False):
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
 def style_loss(feats_pred, feats_gt):
     "Eq. 7: mean L1 between Gram matrices, summed over layers."

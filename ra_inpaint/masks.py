@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
-from .core import IMG_EXTS, ImageLoadError, _to_float_array
+from .core import IMG_EXTS, ImageLoadError, _to_float_array, open_image
 
 # %% auto #0
 __all__ = ['BUCKETS', 'EVAL_BUCKETS', 'POLARITIES', 'hole_ratio', 'bucket_of', 'free_form_mask', 'MaskGenerator', 'load_mask',
@@ -145,13 +145,9 @@ POLARITIES = ('white_hole', 'black_hole')
 
 def _read_gray(path: Path) -> np.ndarray:
     "HxW float gray level in [0,1] of any image file; `ImageLoadError` naming the file if unreadable."
-    if not path.is_file(): raise ImageLoadError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            a = _to_float_array(im)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageLoadError(f"cannot read mask {path}: {e}") from e
+    im = open_image(path, what='mask')  # the same opening as images: EXIF rotation, every decoder error named
+    try: a = _to_float_array(im)
+    except (ValueError, TypeError, OSError) as e: raise ImageLoadError(f"cannot read mask {path}: {type(e).__name__}: {e}") from e
     return a[..., :3].mean(-1)
 
 def _binarize(gray: np.ndarray, polarity: str) -> np.ndarray:
@@ -198,18 +194,18 @@ class MaskFolder:
         if not self.path.is_dir(): raise FileNotFoundError(f"mask folder not found: {self.path}")
         files = _list_files(self.path)
         if not files: raise FileNotFoundError(f"no mask images ({', '.join(IMG_EXTS)}) in {self.path}")
-        self.ratio, self.n_skipped, self.ratios = None if ratio is None else _as_range(ratio), 0, None
+        self.ratio, self.n_skipped = None if ratio is None else _as_range(ratio), 0
         if self.ratio is not None:
-            keep, ratios = [], []
+            keep = []
             for f in files:
                 try: r = hole_ratio(self._load(f))
                 except ImageLoadError as e:
                     warnings.warn(f"skipping unreadable mask: {e}"); self.n_skipped += 1; continue
-                if self.ratio[0] <= r < self.ratio[1]: keep.append(f); ratios.append(r)
+                if self.ratio[0] <= r < self.ratio[1]: keep.append(f)
             if not keep:
                 raise ValueError(f"no mask in {self.path} has a hole ratio in [{self.ratio[0]}, {self.ratio[1]}) "
                                  f"at {size}x{size} with polarity={polarity!r} ({len(files)} masks read)")
-            files, self.ratios = keep, ratios
+            files = keep
         self.files = files
 
     def _load(self, f: Path) -> torch.Tensor:

@@ -252,8 +252,10 @@ class Trainer:
         self.best = dict(metric='val_l1' if val_ds is not None else 'train_l1_window', value=math.inf, step=0)
         self.last_saved_step, self._stop, self.epoch, self.window_l1 = -1, None, 0, math.inf
         seed_everything(cfg.seed + self.env.rank)  # data augmentation differs between ranks
-        if not resume and (self.out_dir/'last.pt').exists():
-            raise FileExistsError(f"{self.out_dir/'last.pt'} exists: pass resume=True to continue that run, or choose another out_dir")
+        if not resume:  # a new run never overwrites an old one: neither its checkpoint nor its log
+            for name, what in (('last.pt', 'continue that run'), ('log.csv', 'keep that log aside and start again')):
+                if (self.out_dir/name).exists():
+                    raise FileExistsError(f"{self.out_dir/name} exists: pass resume=True to {what}, or choose another out_dir")
         self.resumed_from = self._resume() if resume else None
         self._sample_batch = self._fixed_batch()
         self._wrap()
@@ -407,12 +409,23 @@ def save(self: Trainer, best: bool = False):
     if self.env.enabled: dist.barrier()
     self.last_saved_step = self.step
 
+def _set_log_aside(log: Path) -> Path | None:
+    "Rename an orphan `log.csv` (a run killed before its first checkpoint) to `log.<time>.csv` so a new run keeps it."
+    if not log.is_file(): return None
+    stamp = time.strftime('%Y%m%d-%H%M%S', time.localtime(log.stat().st_mtime))
+    new, i = log.with_name(f'{log.stem}.{stamp}{log.suffix}'), 1
+    while new.exists(): new, i = log.with_name(f'{log.stem}.{stamp}-{i}{log.suffix}'), i + 1
+    os.replace(log, new)
+    warnings.warn(f"{log} had no checkpoint beside it: kept as {new.name}, a new log starts")
+    return new
+
 @patch
 def _resume(self: Trainer):
     "Load `out_dir/last.pt` if it exists (networks, optimisers, scaler, counters, random states)."
     p = self.out_dir/'last.pt'
     if not p.exists():
         if self.is_main: warnings.warn(f"resume=True but {p} does not exist: starting a new run")
+        if self.is_main: _set_log_aside(self.out_dir/'log.csv')
         return None
     ck = load_checkpoint(p, self.cfg)  # on the CPU: random states must be CPU tensors; load_state_dict moves the rest
     self.G.load_state_dict(ck['generator']); self.D.load_state_dict(ck['discriminator'])

@@ -23,24 +23,28 @@ __all__ = ['fill_one', 'region_maps', 'region_palette', 'region_colormap', 'plot
 @torch.no_grad()
 def fill_one(generator, image, mask):
     "-> (prediction, composite), both (3,S,S), for one image (3,S,S) and mask (1,S,S) at the model's size."
-    dev = next(generator.parameters()).device
-    x, m = image[None].to(dev).float(), mask[None].to(dev).float()
-    pred = generator(x * (1 - m), m).float()
-    return pred[0].cpu(), (pred * m + x * (1 - m))[0].cpu()
-
-def region_maps(generator, image, mask) -> dict:
-    "{layer: (rm_coarse (n,h,w), rm (n,h,w), sk_weights (2,c))} of one forward pass; rm entries None for CAM layers."
+    # eval: in train mode the RMG's BatchNorm would use (and overwrite its running stats with) batch-of-1 statistics
     was = generator.training
     generator.eval()
-    fill_one(generator, image, mask)
-    generator.train(was)
+    try:
+        dev = next(generator.parameters()).device
+        x, m = image[None].to(dev).float(), mask[None].to(dev).float()
+        pred = generator(x * (1 - m), m).float()
+    finally: generator.train(was)
+    return pred[0].cpu(), (pred * m + x * (1 - m))[0].cpu()
+
+def region_maps(generator, image, mask,
+                with_fill: bool = False,  # also return the prediction and composite of the same pass
+               ):
+    "{layer: (rm_coarse (n,h,w), rm (n,h,w), sk_weights (2,c))} of one forward pass; rm entries None for CAM layers. With `with_fill`: (maps, pred, comp)."
+    pred, comp = fill_one(generator, image, mask)  # eval mode, previous mode restored
     out = {}
     for name, layer in generator.lga.items():
         ra = layer.ra
         rmc = ra.last_rm_coarse[0].float().cpu() if ra is not None else None
         rm = ra.last_rm[0].float().cpu() if ra is not None else None
         out[name] = (rmc, rm, layer.last_sk_weights[0].float().cpu())
-    return out
+    return (out, pred, comp) if with_fill else out
 
 # %% ../nbs/13_visualize.ipynb #c5eb8fc8
 def region_palette(n: int) -> np.ndarray:  # (n,3) distinct colours
@@ -64,8 +68,8 @@ def _show(ax, im, title=None):
 # %% ../nbs/13_visualize.ipynb #5126faa9
 def plot_region_overview(generator, image, mask, maps=None, dpi: int = 60) -> Figure:
     "Fig. 4 in one row per LGA layer: masked input | composite | argmax RMᶜ | argmax RM."
-    maps = maps or region_maps(generator, image, mask)
-    _, comp = fill_one(generator, image, mask)
+    if maps is None: maps, _, comp = region_maps(generator, image, mask, with_fill=True)  # one pass for both
+    else: _, comp = fill_one(generator, image, mask)
     S = image.shape[-1]
     layers = [k for k, v in maps.items() if v[1] is not None]
     fig, axs = plt.subplots(max(len(layers), 1), 4, figsize=(6, 1.6 * max(len(layers), 1)), dpi=dpi, squeeze=False)
@@ -115,8 +119,7 @@ def explorer_figure(generator, image, bucket: str = '30-40', seed: int = 0, laye
     "One view of the explorer: masked | prediction | composite | argmax RMᶜ | argmax RM for `layer` (default: the first RA layer)."
     S = generator.cfg.size
     mask = torch.from_numpy(free_form_mask(S, bucket, rng=np.random.default_rng(seed)))[None]
-    maps = region_maps(generator, image, mask)
-    pred, comp = fill_one(generator, image, mask)
+    maps, pred, comp = region_maps(generator, image, mask, with_fill=True)  # one forward pass
     ra_layers = [k for k, v in maps.items() if v[1] is not None]
     layer = layer if layer in ra_layers else (ra_layers[0] if ra_layers else None)
     fig, axs = plt.subplots(1, 5, figsize=(7.5, 1.8), dpi=dpi)

@@ -124,6 +124,18 @@ def test_image_tiny_1x1_fill():
 # ----------------------------------------------------------------------------------------------------------- masks
 def _mask_png(p, a): Image.fromarray(a.astype(np.uint8)).save(p); return p
 
+@pytest.mark.parametrize('exc', ['bomb', 'struct', 'index', 'type', 'syntax'])
+def test_mask_damaged_any_decoder_error_names_file(tmp_path, monkeypatch, exc):
+    "Whatever a PIL decoder throws on a damaged mask, load_mask raises ImageLoadError naming it (a worker survives)."
+    import struct
+    from PIL import ImageFile
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path/'m.png')
+    errs = dict(bomb=Image.DecompressionBombError('too big'), struct=struct.error('unpack requires a buffer'),
+                index=IndexError('index out of range'), type=TypeError('bad tile'), syntax=SyntaxError('bad chunk'))
+    def load(self): raise errs[exc]
+    monkeypatch.setattr(ImageFile.ImageFile, 'load', load)
+    with pytest.raises(ImageLoadError, match=r'm\.png'): load_mask(tmp_path/'m.png')
+
 def test_mask_wrong_size_resized_with_warning(tmp_path):
     p = _mask_png(tmp_path/'m.png', np.pad(np.full((4, 4), 255), 4))
     with pytest.warns(UserWarning, match='resized'): m = cli.read_mask(p, (24, 36))

@@ -120,3 +120,22 @@ def test_demo_config_on_gpu_is_larger_and_valid():
     "The GPU demo preset cannot be run here, but it must be a config that validates, larger than the CPU one."
     g, c = cli.demo_config('cuda'), cli.demo_config('cpu')
     assert g.size > c.size and g.base_ch > c.base_ch and g.amp and g.size % g.size_multiple == 0
+
+def test_fill_never_writes_over_a_mask(ckpt, tmp_path):
+    "photo.jpg + photo.png (its mask) with --out beside them: the output photo.png would replace the mask."
+    _img(tmp_path/'photo.jpg', 40, 40)
+    Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 15)).save(tmp_path/'photo.png')
+    before = (tmp_path/'photo.png').read_bytes()
+    with pytest.raises(FileExistsError, match='input images or masks'):
+        cli.fill_files(ckpt, tmp_path/'photo.jpg', tmp_path/'photo.png', tmp_path, device='cpu', progress=False)
+    assert (tmp_path/'photo.png').read_bytes() == before
+
+def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
+    "A demo killed before its first checkpoint left only log.csv: a rerun in the same folder goes on, and keeps that log."
+    (tmp_path/'d'/'train').mkdir(parents=True)
+    (tmp_path/'d'/'train'/'log.csv').write_text('step,epoch\n1,0\n')
+    with pytest.warns(UserWarning):
+        r = cli.demo(out=tmp_path/'d', minutes=0.02, device='cpu', progress=False)
+    assert r['train']['steps'] >= 1
+    kept = [p for p in (tmp_path/'d'/'train').glob('log.*.csv')]
+    assert len(kept) == 1 and kept[0].read_text() == 'step,epoch\n1,0\n'

@@ -85,3 +85,38 @@ def test_fid_with_random_inception(setup):
     v = t.get('ours', '20-30', 'fid')
     assert isinstance(v, float) and np.isfinite(v) and v >= 0
     assert any('not comparable to the paper' in n for n in t.notes)
+
+def test_each_image_decoded_and_scored_once(setup, monkeypatch):
+    import ra_inpaint.evaluate as ev
+    g, paths = setup
+    loads, scores = [], []
+    orig_get, orig_score = ev.InpaintDataset.__getitem__, ev._score
+    monkeypatch.setattr(ev.InpaintDataset, '__getitem__', lambda self, i: (loads.append(i), orig_get(self, i))[1])
+    monkeypatch.setattr(ev, '_score', lambda p, q: (scores.append(len(p)), orig_score(p, q))[1])
+    t = evaluate(g, paths, device='cpu', progress=False, batch_size=2)
+    assert sorted(loads) == list(range(len(paths)))          # once per image, not once per bucket
+    n_batches, methods = 2, 2                                 # 3 images in batches of 2; biharmonic + ours
+    assert len(scores) == n_batches * len(EVAL_BUCKETS) * methods
+    for c in t.cases:                                         # the kept per-image PSNR is the one in the table's mean
+        assert np.isfinite(c['psnr_ours']) and np.isfinite(c['psnr_biharmonic'])
+    for b in EVAL_BUCKETS:
+        ps = [c['psnr_ours'] for c in t.cases if c['bucket'] == b]
+        assert abs(np.mean(ps) - t.get('ours', b, 'psnr')) < 1e-4
+
+def test_mask_folder_read_once(tmp_path, monkeypatch):
+    import ra_inpaint.evaluate as ev
+    from ra_inpaint.masks import MaskFolder
+    for j in range(16):
+        save_image(torch.from_numpy(free_form_mask(S, (0.1, 0.5), rng=j))[None].expand(3, -1, -1), tmp_path/f'm{j:02d}.png')
+    calls = []
+    orig = ev.load_mask
+    monkeypatch.setattr(ev, 'load_mask', lambda *a, **k: (calls.append(a[0]), orig(*a, **k))[1])
+    em = EvalMasks(S, masks=tmp_path, seed=3)
+    for b in EVAL_BUCKETS:
+        try: ref = MaskFolder(tmp_path, S, ratio=b)          # the per-bucket filter it replaces: same files, same order
+        except ValueError: continue
+        files, perm = em._folder(b)
+        assert files == ref.files
+        assert [em.index(i, b) for i in range(3)] == [str(ref.files[perm[i % len(ref)]].relative_to(tmp_path)) for i in range(3)]
+        assert torch.equal(em(1, b), ref[int(perm[1 % len(ref)])])
+    assert len(calls) == 16 + len([b for b in EVAL_BUCKETS if b in em._folders])  # one decode per file, then one per lookup

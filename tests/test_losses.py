@@ -57,6 +57,19 @@ def test_gram_loops():
                 assert abs(gram(f)[b, j, k].item() - ref) < 1e-6
 
 
+def test_gram_float32_under_autocast():
+    "The trainer's bf16 autocast must not make the Gram bf16 (bmm is on autocast's lower-precision list)."
+    f = torch.randn(2, 8, 16, 16)
+    ref = torch.einsum('bchw,bdhw->bcd', f.double(), f.double()) / (8 * 16 * 16)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        g = gram(f)
+        g16 = gram(f.bfloat16())  # bf16 features, as VGG produces under autocast: still a float32 Gram of those values
+    assert g.dtype == torch.float32 and g16.dtype == torch.float32
+    assert ((g.double() - ref).abs().max() / ref.abs().max()).item() < 1e-6
+    ref16 = torch.einsum('bchw,bdhw->bcd', f.bfloat16().double(), f.bfloat16().double()) / (8 * 16 * 16)
+    assert ((g16.double() - ref16).abs().max() / ref16.abs().max()).item() < 1e-6
+
+
 def test_features_and_perceptual_style(vgg, feats):
     torch.manual_seed(1)
     x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)

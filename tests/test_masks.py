@@ -203,3 +203,22 @@ def test_mask_folder_errors(tmp_path):
     with pytest.warns(UserWarning, match='00009.png'):
         mf = MaskFolder(root, 64, ratio=(0.0, 1.0))
     assert mf.n_skipped == 1 and len(mf) == 4
+
+
+def test_load_mask_decoder_failures_name_the_file(tmp_path, monkeypatch):
+    "A decompression bomb or a damaged file raises ImageLoadError naming the mask, never a bare PIL/struct error."
+    from ra_inpaint.core import ImageLoadError
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path/'m.png')
+    monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 10)  # 64 px > 2x10: PIL's DecompressionBombError (not an OSError)
+    with pytest.raises(ImageLoadError, match=r'mask .*m\.png is too large'): load_mask(tmp_path/'m.png')
+    monkeypatch.undo()
+    good = (tmp_path/'m.png').read_bytes()
+    (tmp_path/'trunc.png').write_bytes(good[:len(good) // 2])
+    with pytest.raises(ImageLoadError, match=r'trunc\.png'): load_mask(tmp_path/'trunc.png')
+
+def test_load_mask_follows_exif_orientation(tmp_path):
+    ex = Image.Exif(); ex[0x0112] = 6
+    Image.fromarray(np.zeros((8, 6), np.uint8)).save(tmp_path/'rot.jpg', exif=ex.tobytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        assert load_mask(tmp_path/'rot.jpg', polarity='black_hole').shape == (1, 6, 8)

@@ -250,3 +250,28 @@ def test_ddp_gloo_two_ranks_identical_weights(img_dir, tmp_path):
     for k, v in w0['generator'].items(): assert torch.equal(v, ck['generator'][k])
     assert list(read_log(tmp_path/'out'/'log.csv')['step']) == [1, 2, 3]
     assert (tmp_path/'out'/'samples'/'step_000002.png').is_file()
+
+
+def test_new_run_refuses_an_orphan_log(img_dir, tmp_path):
+    "A run killed before its first checkpoint leaves log.csv alone: a new run must not replace it with a header."
+    cfg = tiny()
+    (tmp_path/'log.csv').write_text('step,total\n1,0.5\n')
+    with pytest.raises(FileExistsError, match=r'log\.csv exists: pass resume=True'):
+        Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    assert (tmp_path/'log.csv').read_text() == 'step,total\n1,0.5\n'
+
+def test_resume_without_checkpoint_keeps_old_log_aside(img_dir, tmp_path):
+    cfg = tiny(ckpt_every=100)
+    (tmp_path/'log.csv').write_text('step,total\n1,0.5\n2,0.4\n')
+    with pytest.warns(UserWarning) as w:
+        tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, resume=True, progress=False)
+    msgs = ' | '.join(str(x.message) for x in w)
+    assert 'does not exist: starting a new run' in msgs and 'kept as log.' in msgs
+    tr.fit(max_steps=2)
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith('log.') and p.name != 'log.csv']
+    assert len(kept) == 1 and kept[0].suffix == '.csv' and kept[0].read_text() == 'step,total\n1,0.5\n2,0.4\n'
+    assert list(read_log(tmp_path/'log.csv')['step']) == [1, 2]
+    # a second orphan in the same second gets its own name, nothing is overwritten
+    (tmp_path/'last.pt').unlink(missing_ok=True); os.utime(tmp_path/'log.csv', (kept[0].stat().st_mtime,) * 2)
+    with pytest.warns(UserWarning, match='kept as'): Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, resume=True, progress=False)
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith('log.') and p.name != 'log.csv']) == 2

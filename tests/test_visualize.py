@@ -62,3 +62,39 @@ def test_cam_and_basicnet():
     assert all(v[0] is None and v[1] is None and v[2].shape[0] == 2 for v in maps.values())
     plt.close(plot_region_overview(g, img, m, maps))
     assert region_maps(InpaintGenerator(preset('exp1_basicnet', size=S, base_ch=8)), img, m) == {}
+
+def _bn_state(g):
+    return {k: v.clone() for k, v in g.state_dict().items() if 'running' in k or 'num_batches' in k}
+
+def test_train_mode_generator_untouched():
+    # a generator in train mode: figures must not overwrite the RMG BatchNorm running stats with batch-of-1 statistics
+    from ra_inpaint.visualize import fill_one
+    torch.manual_seed(1)
+    g = InpaintGenerator(preset('demo', size=S, base_ch=8, n_regions=8)).train()
+    img, m = torch.rand(3, S, S), torch.from_numpy(free_form_mask(S, '30-40', rng=2))[None]
+    before = _bn_state(g)
+    assert before and any('running_mean' in k for k in before)
+    ref = g.eval()(img[None] * (1 - m[None]), m[None])[0].detach(); g.train()
+    pred, comp = fill_one(g, img, m)
+    assert g.training
+    assert torch.allclose(pred, ref, atol=1e-6)       # eval-mode prediction, not batch statistics
+    assert torch.allclose(comp, pred * m + img * (1 - m), atol=1e-6)
+    plt.close(plot_region_overview(g, img, m))
+    plt.close(plot_region_overview(g, img, m, region_maps(g, img, m)))
+    plt.close(explorer_figure(g, img, '20-30', seed=0))
+    assert g.training
+    after = _bn_state(g)
+    for k in before: assert torch.equal(before[k], after[k]), k
+
+def test_one_forward_pass_per_figure(case):
+    g, img, m = case
+    calls = []
+    h = g.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        maps, pred, comp = region_maps(g, img, m, with_fill=True)
+        assert len(calls) == 1 and pred.shape == comp.shape == img.shape
+        assert torch.allclose(comp, pred * m + img * (1 - m), atol=1e-6)
+        assert list(maps) == ['enc1', 'enc2']
+        calls.clear(); plt.close(plot_region_overview(g, img, m)); assert len(calls) == 1
+        calls.clear(); plt.close(explorer_figure(g, img, '40-50', seed=1)); assert len(calls) == 1
+    finally: h.remove()
