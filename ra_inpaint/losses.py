@@ -152,7 +152,10 @@ class GeneratorLoss(nn.Module):
         out = dict(l1=l1_loss(pred, gt))
         total = c.w_l1 * out['l1']
         if self.vgg is not None and (c.w_perceptual > 0 or c.w_style > 0):
-            fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
+            if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
+            else:  # the target's half then skips VGG's backward, at the price of a second launch sequence
+                fp = self.vgg(pred)
+                with torch.no_grad(): fg = self.vgg(gt)
             fg = [f.detach() for f in fg]  # the target's features carry no gradient
             out['perceptual'], out['style'] = perceptual_loss(fp, fg), style_loss(fp, fg)
             total = total + c.w_perceptual * out['perceptual'] + c.w_style * out['style']

@@ -161,3 +161,19 @@ def test_local_file_cache_and_env(vgg, tmp_path, empty_hub, monkeypatch):
     assert torch.equal(load_vgg16(allow_download=False).features[2].weight.detach(), sd['features.2.weight'])
     with pytest.raises(WeightsNotFoundError, match='nope.pth'):
         load_vgg16(tmp_path / 'nope.pth')
+
+def test_vgg_one_pass_or_two_give_the_same_losses_and_gradients():
+    "cfg.vgg_one_pass only changes how VGG16 is run, not what the losses are."
+    import torch
+    from ra_inpaint.core import preset
+    from ra_inpaint.losses import GeneratorLoss, VGGFeatures, load_vgg16
+    torch.manual_seed(0)
+    feats = VGGFeatures(load_vgg16(pretrained=False))
+    gt = torch.rand(2, 3, 32, 32)
+    outs = []
+    for one in (True, False):
+        pred = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)).requires_grad_()
+        l = GeneratorLoss(preset('demo', vgg_one_pass=one), feats)(pred, gt)
+        l['total'].backward()
+        outs.append((l['perceptual'].detach(), l['style'].detach(), pred.grad.clone()))
+    for a, b in zip(*outs): torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
