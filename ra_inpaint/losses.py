@@ -151,7 +151,7 @@ class GeneratorLoss(nn.Module):
         c = self.cfg
         out = dict(l1=l1_loss(pred, gt))
         total = c.w_l1 * out['l1']
-        if self.vgg is not None and (c.w_perceptual > 0 or c.w_style > 0):
+        if self.vgg is not None and c.use_perceptual:
             if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
             else:  # the target's half then skips VGG's backward, at the price of a second launch sequence
                 fp = self.vgg(pred)

@@ -22,6 +22,7 @@ from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.losses import load_vgg16, WeightsNotFoundError, VGG16_FILE, VGG16_ENV
 from ra_inpaint.metrics import load_inception, INCEPTION_FILE, INCEPTION_ENV
 from ra_inpaint.train import Trainer, load_checkpoint, save_checkpoint, CheckpointError, TrainingDiverged
+from test_train import NaNAt  # the NaN-injecting loss wrapper of the training tests
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
@@ -405,15 +406,6 @@ def test_fault_disk_full_at_rename(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert torch.equal(torch.load(tmp_path/'last.pt', weights_only=True)['a'], torch.ones(2))
     assert [p.name for p in tmp_path.iterdir()] == ['last.pt']
-
-class NaNAt(torch.nn.Module):
-    "Wraps the generator loss; calls in `calls` (1-based) return a NaN total."
-    def __init__(self, inner, calls):
-        super().__init__(); self.inner, self.calls, self.n, self.vgg = inner, set(calls), 0, inner.vgg
-    def forward(self, *a, **k):
-        self.n += 1
-        out = self.inner(*a, **k)
-        return dict(out, total=out['total'] * float('nan')) if self.n in self.calls else out
 
 def test_fault_nan_loss_skipped_counted_logged(img_dir, tmp_path):
     cfg = tiny()
