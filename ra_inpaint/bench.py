@@ -24,7 +24,8 @@ from .cli import fill
 
 # %% auto #0
 __all__ = ['RANDOM_INIT', 'sync', 'timed_windows', 'device_name', 'peak_memory_mb', 'reset_peak_memory', 'SyntheticPairs',
-           'bench_vgg', 'bench_inception', 'bench_train', 'bench_fill', 'bench_eval', 'profile_train_step', 'bench']
+           'bench_vgg', 'bench_inception', 'bench_train', 'bench_fill', 'bench_eval', 'write_jpeg_folder',
+           'bench_evaluate', 'profile_train_step', 'bench']
 
 # %% ../nbs/16_bench.ipynb #fbe5e0b5
 def sync(device) -> None:
@@ -164,6 +165,47 @@ def bench_eval(device, size: int, batch: int = 8, inception=None, windows: int =
     rates = timed_windows(step, batch, dev, windows, reps, warmup)
     return dict(images_per_s=statistics.median(rates), batch_size=batch, fid_features=fid.real.n > 0)
 
+# %% ../nbs/16_bench.ipynb #0f9bd4ca
+def write_jpeg_folder(folder, n: int, side: int, seed: int = 0) -> Path:
+    "`n` JPEGs of `side`×`side`: random crops of the scikit-image photographs, flipped at random (test data with real content)."
+    from PIL import Image
+    from ra_inpaint.data import demo_images
+    from ra_inpaint.core import load_image
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    rng, photos = np.random.default_rng(seed), [load_image(p) for p in demo_images()]
+    for i in range(n):
+        x = photos[i % len(photos)]
+        s = int(rng.integers(min(x.shape[1:]) // 2, min(x.shape[1:]) + 1))
+        t, l = (int(rng.integers(0, d - s + 1)) for d in x.shape[1:])
+        a = (x[:, t:t + s, l:l + s].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        img = Image.fromarray(a).resize((side, side), Image.BICUBIC)
+        if rng.random() < 0.5: img = img.transpose(Image.FLIP_LEFT_RIGHT)
+        img.save(folder/f'{i:06d}.jpg', quality=90)
+    return folder
+
+def bench_evaluate(G, device, n_images: int, batch_size=None, num_workers=None, inception=None, amp=None, folder=None) -> dict:
+    "Wall seconds of `evaluate` on `n_images` JPEGs × 4 buckets (model column only), after an untimed warm-up run."
+    from ra_inpaint.evaluate import evaluate
+    dev = torch.device(device)
+    inception = inception if inception is not None else bench_inception(dev)[0]
+    tmp = None if folder else tempfile.TemporaryDirectory(prefix='ra_evalbench_')
+    try:
+        root = write_jpeg_folder(Path(folder or tmp.name)/'images', n_images, G.cfg.size)
+        kw = dict(device=dev, batch_size=batch_size, num_workers=num_workers, inception=inception, amp=amp,
+                  baselines=(), progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # FID on few images: biased (the table says so); irrelevant to speed
+            evaluate(G, sorted(root.iterdir())[:max(2, min(n_images, 2 * (batch_size or 8)))], **kw)
+            sync(dev); t0 = time.perf_counter()
+            t = evaluate(G, root, **kw)
+            sync(dev); secs = time.perf_counter() - t0
+    finally:
+        if tmp is not None: tmp.cleanup()
+    n = len(t.cases)
+    return dict(seconds=secs, images=n_images, inpaintings=n, inpaintings_per_s=n / secs, buckets=4,
+                fid_features=all(isinstance(t.get('ours', b, 'fid'), float) for b in ('10-20', '40-50')),
+                extrapolated_12000_inpaintings_s=secs * 12_000 / n)
+
 # %% ../nbs/16_bench.ipynb #086657ed
 def profile_train_step(cfg: RAConfig, device=None, vgg=None, steps: int = 1, warmup: int = 1, row_limit: int = 10,
                        ds=None) -> tuple[str, object]:
@@ -186,7 +228,7 @@ def profile_train_step(cfg: RAConfig, device=None, vgg=None, steps: int = 1, war
         with profile(activities=acts) as prof:
             for _ in range(steps): step()
             sync(dev)
-    key = 'self_cuda_time_total' if dev.type == 'cuda' else 'self_cpu_time_total'
+    key = 'self_device_time_total' if dev.type == 'cuda' else 'self_cpu_time_total'
     return prof.key_averages().table(sort_by=key, row_limit=row_limit, max_name_column_width=40), prof
 
 # %% ../nbs/16_bench.ipynb #84488c42
@@ -203,6 +245,7 @@ def bench(device=None,
           channels_last: bool | None = None,
           perceptual: bool = True,          # include the VGG16 perceptual + style terms (random weights if none on disk)
           photo: int | None = None,         # also time filling one photo of this side (e.g. 512)
+          eval_images: int | None = None,   # also time `evaluate` end to end on this many JPEGs × 4 buckets
           parts=('train', 'fill', 'eval'),  # which measurements to run
           json_path=None,                   # append the result as one JSON line to this file
           **overrides) -> dict:
@@ -249,6 +292,11 @@ def bench(device=None,
         secs = 12_000 / res['eval']['images_per_s']
         if 'fill' in res: secs += 12_000 / max(v['images_per_s'] for v in res['fill'].values())
         res['eval_12000_seconds_estimate'] = secs  # fill + score 12,000 images (Table 1's four buckets), from the rates above
+        if eval_images:
+            seed_everything(cfg.seed)
+            G = InpaintGenerator(cfg).to(dev).eval()
+            res['eval_run'] = bench_evaluate(G, dev, eval_images, inception=inc, amp=cfg.amp)
+            del G
     res['peak_memory_mb'], res['peak_memory_kind'] = peak_memory_mb(dev)
     if json_path:
         p = Path(json_path); p.parent.mkdir(parents=True, exist_ok=True)

@@ -250,7 +250,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument('--out', help='output folder (default runs/eval-<timestamp>)')
     e.add_argument('--fid-weights', dest='fid_weights', help='local pt_inception-2015-12-05-6726825d.pth (default: torch hub cache)')
     e.add_argument('--download', action='store_true', help='allow pytorch-fid to download the Inception weights')
-    e.add_argument('--batch-size', type=int, default=8, dest='batch_size')
+    e.add_argument('--batch-size', type=int, dest='batch_size', help='images per batch (default: 64 on GPU, 8 on CPU)')
+    e.add_argument('--workers', type=int, help='loader processes decoding images and drawing masks (default: 8 on GPU, 0 on CPU)')
     e.add_argument('--seed', type=int, default=0, help='seed of the image-mask pairing')
     e.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     b = sub.add_parser('bench', help='speed of training, filling and evaluation, as one JSON object', formatter_class=fmt)
@@ -266,6 +267,7 @@ def _parser() -> argparse.ArgumentParser:
         b.add_argument(f'--{flag}', action=argparse.BooleanOptionalAction, default=None, help=f'override the config\'s {flag}')
     b.add_argument('--no-perceptual', action='store_true', help='time the step without VGG16 (what offline demo runs)')
     b.add_argument('--photo', type=int, help='also time filling one PHOTOxPHOTO image')
+    b.add_argument('--eval-images', type=int, dest='eval_images', help='also time `eval` end to end on N JPEGs x 4 buckets')
     b.add_argument('--parts', nargs='+', default=['train', 'fill', 'eval'], choices=['train', 'fill', 'eval'])
     b.add_argument('--json', help='append the JSON object as one line to this file')
     return p
@@ -299,7 +301,7 @@ def main(argv=None) -> int:
             out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
             evaluate(args.checkpoint, args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
-                     allow_download=args.download, seed=args.seed, polarity=args.polarity)
+                     allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers)
             print((out/'table.md').read_text())
             print(f"eval: table.md, table.csv, table.json and grids in {out}")
         elif args.command == 'bench':
@@ -307,6 +309,7 @@ def main(argv=None) -> int:
             r = bench(device=args.device, preset_name=args.preset, size=args.size, batches=args.batches, steps=args.steps,
                       windows=args.windows, warmup=args.warmup, data=args.data, compile=args.compile, amp=args.amp,
                       channels_last=args.channels_last, perceptual=not args.no_perceptual, photo=args.photo,
+                      eval_images=args.eval_images,
                       parts=tuple(args.parts), json_path=args.json)
             print(json.dumps(r))
     except KeyboardInterrupt:

@@ -6,14 +6,16 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/evaluate.html.md"""
 
 # %% ../nbs/12_evaluate.ipynb #2efed1b7
 from __future__ import annotations
-import json, math, warnings
+import contextlib, json, math, os, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .core import get_device, save_image, atomic_path, ImageLoadError
+from torch.utils.data import DataLoader, Dataset
+
+from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype, setup_backends
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
@@ -83,7 +85,9 @@ def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_down
 def fid_cell(real: GaussianStats, fake: GaussianStats):
     "FID of two streams, or a sentence when it cannot be computed."
     if min(real.n, fake.n) < 2: return f'n/a (FID needs >= 2 images, got {min(real.n, fake.n)})'
-    return frechet_distance(*real.mean_cov(), *fake.mean_cov())
+    try: return frechet_distance(*real.mean_cov(), *fake.mean_cov())
+    except ValueError as e:  # sqrtm of a singular product (N far below the feature dimension) can come out complex
+        return f'n/a (FID undefined on {min(real.n, fake.n)} images: {e})'
 
 # %% ../nbs/12_evaluate.ipynb #8d5aa0c0
 def telea_fill(image, mask, radius: int = 3):
@@ -134,8 +138,18 @@ def pooled_label(buckets) -> str:
     contiguous = all(abs(a[1] - b[0]) < 1e-9 for a, b in zip(r, r[1:]))
     return f'{round(r[0][0] * 100)}-{round(r[-1][1] * 100)}' if contiguous else 'pooled'
 
-def _score(p, g):  # (B,3,H,W) -> dict of (B,) on the CPU
+def _score(p, g):  # (B,3,H,W) on any device -> dict of (B,) on the CPU
     return dict(l1=l1_percent(p, g).cpu(), psnr=psnr(p, g).cpu(), ssim=ssim(p, g).cpu())
+
+class _EvalItems(Dataset):
+    "Image `i`, decoded and resized once, with its mask in every bucket: the CPU work one loader worker does."
+    def __init__(self, ds, em: EvalMasks, buckets):
+        self.ds, self.em, self.buckets = ds, em, list(buckets)
+        if em.path is not None:
+            for b in self.buckets: em._folder(b)   # read the mask folder here, once, not once per worker
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i):
+        return self.ds[i]['image'], torch.stack([self.em(i, b) for b in self.buckets]).float(), i
 
 # %% ../nbs/12_evaluate.ipynb #5623329a
 def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint path (`ra-inpaint train`'s last.pt)
@@ -143,7 +157,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
              masks=None,                # folder of mask images; None: seeded free-form masks
              out=None,                  # folder for table.md/.csv/.json, pairs.json, grids; None: write nothing
              device=None,
-             batch_size: int = 8,
+             batch_size: int | None = None,  # None: 64 on CUDA, 8 elsewhere
              buckets=EVAL_BUCKETS,      # hole-ratio buckets (rows of Table 1)
              per_bucket: int | None = None,  # at most this many images per bucket; None: all
              split: str = 'test',       # split of a preset source
@@ -157,6 +171,8 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
              grid_k: int = 3,           # worst and best cases per bucket in the grids
              polarity: str = 'white_hole',
              name: str = 'ours',        # the model's column
+             num_workers: int | None = None,  # loader processes decoding images and drawing masks; None: 8 on CUDA, 0 elsewhere
+             amp: bool | None = None,   # generator under autocast (bf16 on GPU); None: as the model's config trained it
             ) -> BucketTable:
     "Table 1 for one model: L1 %, PSNR, SSIM, FID per hole-ratio bucket, with baseline columns."
     from tqdm.auto import tqdm
@@ -170,6 +186,13 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     if unknown: raise ValueError(f'unknown buckets {unknown}; known: {list(BUCKETS)}')
     ds = InpaintDataset(paths, S, masks=[torch.zeros(1, S, S)], train=False, seed=seed)  # masks come from EvalMasks
     em = EvalMasks(S, masks, seed, polarity)
+    cuda = dev.type == 'cuda'
+    setup_backends(G.cfg, dev)
+    dt = amp_dtype(dev, G.cfg.amp if amp is None else amp)
+    autocast = (lambda: torch.autocast(dev.type, dtype=dt)) if dt is not None else contextlib.nullcontext
+    nw = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
+    loader = DataLoader(_EvalItems(ds, em, buckets), batch_size=batch_size or (64 if cuda else 8), num_workers=nw,
+                        pin_memory=cuda, persistent_workers=False)
     fills = baselines_available(baselines)
     methods = list(fills) + [name]
     acc, fid_why = fid_network(fid_weights, inception, allow_download, dev)
@@ -180,25 +203,26 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
     ext, cases = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
-    for s in range(0, len(paths), batch_size):
-        idx = list(range(s, min(s + batch_size, len(paths))))
-        x = torch.stack([ds[i]['image'] for i in idx])       # decoded and resized once for all buckets
-        xd = x.to(dev)
+    for x, ms, idx in loader:                  # each image decoded and resized once for all buckets
+        idx = idx.tolist()
+        xd = x.to(dev, non_blocking=cuda)
         fr = acc.features(xd) if acc is not None else None
-        for b in buckets:
-            m = torch.stack([em(i, b) for i in idx]).float()
+        for bi, b in enumerate(buckets):
+            m = ms[:, bi]
             outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in fills.items()}
             with torch.no_grad():
-                md = m.to(dev)
-                pred = G(xd * (1 - md), md).float()
-                outs[name] = (pred * md + xd * (1 - md)).cpu()
+                md = m.to(dev, non_blocking=cuda)
+                with autocast(): pred = G(xd * (1 - md), md)
+                ours = pred.float() * md + xd * (1 - md)
             scores = {k: _score(o, x) for k, o in outs.items()}   # once per method and batch; reused below
+            scores[name] = _score(ours, xd)                      # the model's on its device
+            outs[name] = ours.cpu()
             for k, sc in scores.items():
                 for key, v in sc.items(): per[b][k][key].append(v)
             if acc is not None:
                 real[b].update(fr); pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
                 for k, o in outs.items():
-                    ff = acc.features(o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
+                    ff = acc.features(ours if k == name else o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
             for j, i in enumerate(idx):
                 cases[b].append(dict(bucket=b, image=str(paths[i]), image_index=i, mask=em.index(i, b), hole_ratio=hole_ratio(m[j]),
                                      **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))

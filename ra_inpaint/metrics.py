@@ -19,7 +19,8 @@ from .losses import WeightsNotFoundError, hub_checkpoint_dir, weights_missing_me
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'l1_percent', 'psnr', 'gaussian_kernel1d', 'ssim', 'biharmonic_fill',
-           'load_inception', 'frechet_distance', 'GaussianStats', 'FIDAccumulator', 'BucketTable']
+           'load_inception', 'frechet_distance', 'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator',
+           'BucketTable']
 
 # %% ../nbs/10_metrics.ipynb #02ec5a11
 def _flat(pred, gt):
@@ -138,11 +139,24 @@ def _frechet_plain(mu1, s1, mu2, s2, eps=1e-6):
         covmean = covmean.real
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
+def _f64(mu1, s1, mu2, s2):
+    return [np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_2d(np.asarray(s1, np.float64)),
+            np.atleast_1d(np.asarray(mu2, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))]
+
 def frechet_distance(mu1, s1, mu2, s2) -> float:
-    "Fréchet distance between N(mu1, s1) and N(mu2, s2), by pytorch-fid."
+    "Fréchet distance between N(mu1, s1) and N(mu2, s2), with Tr√(s1·s2) from the eigenvalues of s1^½ s2 s1^½."
+    mu1, s1, mu2, s2 = _f64(mu1, s1, mu2, s2)
+    w, V = np.linalg.eigh((s1 + s1.T) / 2)
+    r = (V * np.sqrt(np.clip(w, 0, None))) @ V.T           # s1^½ (symmetric PSD)
+    m = r @ s2 @ r
+    lam = np.linalg.eigvalsh((m + m.T) / 2)                 # real, >= 0 up to rounding
+    d = mu1 - mu2
+    return float(d @ d + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(lam, 0, None)).sum())
+
+def frechet_distance_reference(mu1, s1, mu2, s2) -> float:
+    "pytorch-fid's `calculate_frechet_distance` (scipy.linalg.sqrtm of s1·s2): the reference for `frechet_distance`."
     from pytorch_fid.fid_score import calculate_frechet_distance
-    a = [np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_2d(np.asarray(s1, np.float64)),
-         np.atleast_1d(np.asarray(mu2, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))]
+    a = _f64(mu1, s1, mu2, s2)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*disp.*', category=DeprecationWarning)

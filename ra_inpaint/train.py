@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 import ra_inpaint
 from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, atomic_path, get_device,
-                             amp_dtype, seed_everything, rng_state, set_rng_state, save_image)
+                             amp_dtype, setup_backends, seed_everything, rng_state, set_rng_state, save_image)
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
@@ -231,8 +231,9 @@ class Trainer:
         self.env = dist_env()
         dev = get_device(device)
         if self.env.enabled and dev.type == 'cuda' and dev.index is None: dev = torch.device('cuda', self.env.local_rank)
-        if dev.type == 'cuda': torch.cuda.set_device(dev)
+        if dev.type == 'cuda': torch.cuda.set_device(dev)  # get_device gives an indexed device, as set_device needs
         self.device = dev
+        setup_backends(cfg, dev)
         self._owns_pg = init_distributed(self.env, dev)
         self.amp = amp_dtype(dev, cfg.amp)
         self.scaler = torch.amp.GradScaler('cuda' if dev.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
@@ -306,8 +307,10 @@ def _wrap(self: Trainer):
         ids = [self.device.index] if self.device.type == 'cuda' else None
         self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
     self.D_adv = self.D  # G's adversarial pass: no DDP hooks (D gets no gradient from it)
+    self.loss_compiled = None  # `loss_fn` itself stays swappable (tests inject NaNs through it)
     if self.cfg.compile:
         self.G_run, self.D_run, self.D_adv = torch.compile(self.G_run), torch.compile(self.D_run), torch.compile(self.D)
+        self.loss_compiled = torch.compile(self.loss_fn)  # VGG16 features, Grams and the other terms
 
 @patch
 def _autocast(self: Trainer):
@@ -348,7 +351,8 @@ def _forward_backward(self: Trainer, image, mask):
     self.D.requires_grad_(False)
     try:
         with self._autocast():
-            losses = self.loss_fn(pred, image, mask, d_real.detach(), self.D_adv(pred))
+            loss_fn = self.loss_fn if self.loss_compiled is None else self.loss_compiled
+            losses = loss_fn(pred, image, mask, d_real.detach(), self.D_adv(pred))
     finally: self.D.requires_grad_(True)
     self.scaler.scale(losses['total']).backward()
     terms = {k: v.detach().float() for k, v in losses.items()} | dict(d=d_loss.detach().float())

@@ -58,3 +58,13 @@ def test_open_image_exif_and_errors(tmp_path):
     with pytest.raises(ImageLoadError, match=r'cannot read mask .*junk\.png'): open_image(tmp_path/'junk.png', what='mask')
     with pytest.raises(ImageLoadError, match=r'cannot read image .*junk\.png'): load_image(tmp_path/'junk.png')
     with pytest.raises(ImageLoadError, match='image not found'): load_image(tmp_path/'nope.png')
+
+
+def test_cuda_device_is_always_indexed(monkeypatch):
+    "torch.cuda.set_device refuses a bare 'cuda' (torch 2.11, seen on an H200): get_device always names the index."
+    import ra_inpaint.core as core
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    assert core.get_device('cuda') == torch.device('cuda', 0)
+    assert core.get_device() == torch.device('cuda', 0)
+    assert core.get_device('cuda:1') == torch.device('cuda', 1)

@@ -120,3 +120,26 @@ def test_mask_folder_read_once(tmp_path, monkeypatch):
         assert [em.index(i, b) for i in range(3)] == [str(ref.files[perm[i % len(ref)]].relative_to(tmp_path)) for i in range(3)]
         assert torch.equal(em(1, b), ref[int(perm[1 % len(ref)])])
     assert len(calls) == 16 + len([b for b in EVAL_BUCKETS if b in em._folders])  # one decode per file, then one per lookup
+
+def test_loader_workers_same_table(setup, tmp_path):
+    "Decoding and mask drawing in 2 worker processes (the GPU default is 8) give the same pairing and numbers as in-process."
+    g, paths = setup
+    for j in range(8):
+        save_image(torch.from_numpy(free_form_mask(S, BUCKETS[('10-20', '20-30')[j % 2]], rng=j))[None].expand(3, -1, -1), tmp_path/f'm{j:02d}.png')
+    for masks in (None, tmp_path):
+        kw = dict(device='cpu', progress=False, buckets=('10-20', '20-30'), masks=masks, batch_size=2)
+        a, b = evaluate(g, paths, num_workers=0, **kw), evaluate(g, paths, num_workers=2, **kw)
+        assert [c['mask'] for c in a.cases] == [c['mask'] for c in b.cases]
+        assert a.values == b.values
+
+def test_fid_cell_undefined_is_a_cell_not_a_crash(monkeypatch):
+    "pytorch-fid raises on a complex matrix square root (few images, 2048-d features): the table says n/a instead."
+    import ra_inpaint.evaluate as ev
+    from ra_inpaint.metrics import GaussianStats
+    a, b = GaussianStats(), GaussianStats()
+    a.update(torch.randn(6, 8)); b.update(torch.randn(6, 8))
+    assert isinstance(ev.fid_cell(a, b), float)
+    def boom(*args): raise ValueError('Imaginary component 3.2e+16')
+    monkeypatch.setattr(ev, 'frechet_distance', boom)
+    cell = ev.fid_cell(a, b)
+    assert cell.startswith('n/a (FID undefined on 6 images') and 'Imaginary' in cell

@@ -119,7 +119,7 @@ def test_generator_loss(feats):
     h = feats.register_forward_hook(lambda mod, inp, out: calls.append(inp[0].shape[0]))
     o = GeneratorLoss(cfg, feats)(pred, gt, m, dr, df)
     h.remove()
-    assert calls == [4]  # one VGG pass on cat([pred, gt])
+    assert calls == [2, 2]  # the default: pred, then gt in its own no-grad pass (measured faster on CPU and H200)
     fp, fg = feats(pred), feats(gt)
     torch.testing.assert_close(o['perceptual'], perceptual_loss(fp, fg))
     torch.testing.assert_close(o['style'], style_loss(fp, fg))
