@@ -230,6 +230,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--minutes', type=float, help='stop after this much time')
     t.add_argument('--batch-size', type=int, dest='batch_size', help='override the config batch size')
     t.add_argument('--no-perceptual', action='store_true', help='train without the VGG16 perceptual and style losses')
+    t.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None,
+                   help='torch.compile G, D and the loss network (GPU: ~70 s to compile, then ~1.9x faster steps)')
     t.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     f = sub.add_parser('fill', help='fill the holes of your images', formatter_class=fmt)
     f.add_argument('--checkpoint', required=True, help='a .pt written by train or demo')
@@ -291,7 +293,7 @@ def main(argv=None) -> int:
             print(f"grid: {Path(r['out'])/'demo_grid.png'}\nmetrics: {Path(r['out'])/'demo.json'}")
         elif args.command == 'train':
             r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
-                      args.no_perceptual, args.device, batch_size=args.batch_size)
+                      args.no_perceptual, args.device, batch_size=args.batch_size, compile=args.compile)
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
             ws = fill_files(args.checkpoint, args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite)

@@ -139,3 +139,16 @@ def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
     assert r['train']['steps'] >= 1
     kept = [p for p in (tmp_path/'d'/'train').glob('log.*.csv')]
     assert len(kept) == 1 and kept[0].read_text() == 'step,epoch\n1,0\n'
+
+
+def test_train_compile_flag_reaches_the_config(ckpt, monkeypatch):
+    "--compile / --no-compile override the config; absent, the config's own value stays (the fixture's run: off)."
+    assert torch.load(ckpt, weights_only=True)['config']['compile'] is False
+    p = cli._parser()
+    assert p.parse_args(['train', '--data', 'x', '--compile']).compile is True
+    assert p.parse_args(['train', '--data', 'x', '--no-compile']).compile is False
+    assert p.parse_args(['train', '--data', 'x']).compile is None
+    seen = {}
+    monkeypatch.setattr(cli, 'train', lambda *a, **k: (seen.update(k), dict(steps=0, out='o'))[1])
+    assert cli.main(['train', '--data', 'x', '--compile']) == 0
+    assert seen['compile'] is True

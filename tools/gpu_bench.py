@@ -119,8 +119,10 @@ def _():
     tot = sum(getattr(e, key, 0) for e in prof.key_averages())
     return dict(batch_size=cfg.batch_size, top=[(e.key, round(100 * getattr(e, key, 0) / max(tot, 1), 1)) for e in ev[:15]])
 
-VARIANTS = {'fp32 (amp off)': dict(amp=False), 'NCHW (channels_last off)': dict(channels_last=False),
-            'VGG16 two passes (vgg_one_pass off)': dict(vgg_one_pass=False), 'cudnn_benchmark off': dict(cudnn_benchmark=False),
+# each flips one switch of the defaults (bf16, NCHW, VGG16 on the target in its own no-grad pass, cuDNN autotuning, eager);
+# the 2026-11-26 H200 run (docs/bench/h200_run2.jsonl) predates the current defaults and flipped channels_last and vgg_one_pass off
+VARIANTS = {'fp32 (amp off)': dict(amp=False), 'channels-last on': dict(channels_last=True),
+            'VGG16 one pass on cat([pred, gt])': dict(vgg_one_pass=True), 'cudnn_benchmark off': dict(cudnn_benchmark=False),
             'no perceptual/style (L1 + adv only)': dict(perceptual=False)}
 for name, kw in VARIANTS.items():
     @part(f'variant: {name}', 25)
