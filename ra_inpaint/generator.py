@@ -26,7 +26,7 @@ class ResnetBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.ReflectionPad2d(dilation), nn.Conv2d(ch, ch, 3, dilation=dilation),
-            nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU(True),
+            nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU(),
             nn.ReflectionPad2d(1), nn.Conv2d(ch, ch, 3),
             nn.InstanceNorm2d(ch, track_running_stats=False))
 
@@ -34,7 +34,9 @@ class ResnetBlock(nn.Module):
 
 # %% ../nbs/07_generator.ipynb #e3e3db59
 def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect), ReLU
-    return nn.Sequential(conv, nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU(True))
+    # not ReLU(inplace=True): instance norm's output is a view, and an in-place op on it makes autograd rebuild
+    # it in backward with full-size clones and copies (about a third of the step's copy traffic, see chapter 16)
+    return nn.Sequential(conv, nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU())
 
 def _init_edgeconnect(m, std=0.02):
     "EdgeConnect's `init_weights('normal', 0.02)`, for the backbone's convolutions."

@@ -48,10 +48,13 @@ class SKFusion(nn.Module):
 
     def forward(self, feats: list[torch.Tensor]):
         "-> (Σₖ aₖ·featsₖ, weights a of shape (B, n_branches, c) that sum to 1 over the branches)."
-        s = sum(feats).mean((2, 3))                                 # GAP(U), U = Σ branches
+        s = torch.stack([f.mean((2, 3)) for f in feats]).sum(0)     # GAP(U), U = Σ branches (GAP is linear: no U map)
         z = F.relu(self.bn(self.fc(s)))
         a = torch.stack([f(z) for f in self.fcs], 1).softmax(1)     # softmax across branches, per channel
-        return sum(a[:, k, :, None, None] * f for k, f in enumerate(feats)), a
+        w = a.to(feats[0].dtype)[..., None, None]                   # under autocast: weight the maps in their own dtype
+        out = w[:, 0] * feats[0]
+        for k in range(1, len(feats)): out = out + w[:, k] * feats[k]
+        return out, a
 
 # %% ../nbs/05_lga.ipynb #6640b5fd
 def mask_to(mask: torch.Tensor,  # (B,1,H,W), 1 = hole

@@ -91,3 +91,19 @@ def test_helpers():
     assert mb > 10 and 'ru_maxrss' in kind
     ds = SyntheticPairs(16, n=3)
     assert len(ds) == 3 and ds[2]['index'] == 2 and ds[0]['mask'].shape == (1, 16, 16)
+
+
+def test_copy_probe_runs_and_backward_rebuilds_no_activation(tmp_path):
+    "tools/copyprobe logs one training step op by op; no activation is rebuilt by autograd (the old in-place ReLU did)."
+    import subprocess, sys
+    from pathlib import Path
+    probe = Path(__file__).resolve().parents[1]/'tools'/'copyprobe'/'probe.py'
+    out = tmp_path/'p.json'
+    r = subprocess.run([sys.executable, str(probe), '--size', '64', '--batch', '1', '--out', str(out)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '=== ALL ops by bytes written' in r.stdout
+    rows = json.loads(out.read_text())
+    assert {row['phase'] for row in rows} >= {'fwd', 'bwd'}
+    rebuilt = [row for row in rows if row['where'] in ('torch::autograd::CopySlices', 'AsStridedBackward0')]
+    assert not rebuilt, rebuilt[:3]
