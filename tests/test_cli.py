@@ -108,6 +108,11 @@ def test_eval_prints_table_and_writes_files(ckpt, tmp_path, capsys, monkeypatch)
     for b in ('10-20', '20-30', '30-40', '40-50'): assert b in out
     assert 'biharmonic' in out and 'n/a' in out
     assert all((tmp_path/'ev'/f).exists() for f in ('table.md', 'table.csv', 'table.json'))
+    # --baselines alone: the model's column only (a 12,000-image GPU evaluation would otherwise wait hours on biharmonic)
+    assert cli.main(['eval', '--checkpoint', str(ckpt), '--data', str(tmp_path/'imgs'), '--out', str(tmp_path/'ev2'),
+                     '--max-images', '2', '--device', 'cpu', '--baselines']) == 0
+    head = (tmp_path/'ev2'/'table.md').read_text().splitlines()[0]
+    assert 'ours' in head and 'biharmonic' not in head
 
 def test_bench_prints_one_json_object(tmp_path, capsys):
     assert cli.main(['bench', '--device', 'cpu', '--size', '32', '--batch', '2', '--steps', '1', '--windows', '1',
