@@ -110,7 +110,7 @@ DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
 def demo_config(device) -> RAConfig:
     "The `demo` preset; on a GPU, larger (128², width 32) with mixed precision."
     if torch.device(device).type == 'cuda':
-        return preset('demo', size=128, base_ch=32, disc_ch=32, disc_layers=4, batch_size=16, amp=True, channels_last=True)
+        return preset('demo', size=128, base_ch=32, disc_ch=32, disc_layers=4, batch_size=16, amp=True)  # NCHW: faster here (chapter 16)
     return preset('demo')
 
 def shrink_images(paths, short_side: int, folder) -> list[Path]:
