@@ -19,6 +19,7 @@ from .masks import MaskGenerator
 from .generator import InpaintGenerator
 from .losses import load_vgg16, WeightsNotFoundError
 from .metrics import l1_percent, psnr, ssim, FIDAccumulator, load_inception
+from .masks import EVAL_BUCKETS
 from .train import Trainer
 from .cli import fill
 
@@ -183,7 +184,8 @@ def write_jpeg_folder(folder, n: int, side: int, seed: int = 0) -> Path:
         img.save(folder/f'{i:06d}.jpg', quality=90)
     return folder
 
-def bench_evaluate(G, device, n_images: int, batch_size=None, num_workers=None, inception=None, amp=None, folder=None) -> dict:
+def bench_evaluate(G, device, n_images: int, batch_size=None, num_workers=None, inception=None, amp: bool = False,
+                   folder=None) -> dict:
     "Wall seconds of `evaluate` on `n_images` JPEGs × 4 buckets (model column only), after an untimed warm-up run."
     from ra_inpaint.evaluate import evaluate
     dev = torch.device(device)
@@ -202,8 +204,9 @@ def bench_evaluate(G, device, n_images: int, batch_size=None, num_workers=None, 
     finally:
         if tmp is not None: tmp.cleanup()
     n = len(t.cases)
-    return dict(seconds=secs, images=n_images, inpaintings=n, inpaintings_per_s=n / secs, buckets=4,
-                fid_features=all(isinstance(t.get('ours', b, 'fid'), float) for b in ('10-20', '40-50')),
+    fid = {b: t.get('ours', b, 'fid') for b in EVAL_BUCKETS}
+    return dict(seconds=secs, images=n_images, inpaintings=n, inpaintings_per_s=n / secs, buckets=4, amp=amp,
+                fid_features=all(isinstance(v, float) for v in fid.values()), fid_cells=fid,
                 extrapolated_12000_inpaintings_s=secs * 12_000 / n)
 
 # %% ../nbs/16_bench.ipynb #086657ed
@@ -295,7 +298,7 @@ def bench(device=None,
         if eval_images:
             seed_everything(cfg.seed)
             G = InpaintGenerator(cfg).to(dev).eval()
-            res['eval_run'] = bench_evaluate(G, dev, eval_images, inception=inc, amp=cfg.amp)
+            res['eval_run'] = bench_evaluate(G, dev, eval_images, inception=inc)  # as `ra-inpaint eval` runs: G in fp32
             del G
     res['peak_memory_mb'], res['peak_memory_kind'] = peak_memory_mb(dev)
     if json_path:

@@ -27,10 +27,10 @@ from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'dist_env', 'init_distributed',
-           'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CheckpointError', 'TrainingDiverged',
-           'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog', 'read_log', 'plot_losses', 'sample_grid',
-           'Trainer']
+__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
+           'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CheckpointError',
+           'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog', 'read_log',
+           'plot_losses', 'sample_grid', 'Trainer']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -43,6 +43,12 @@ class DistEnv:
     def enabled(self) -> bool: return self.world_size > 1
     @property
     def is_main(self) -> bool: return self.rank == 0
+
+def rank_device(device, env: DistEnv) -> torch.device:
+    "The device of this process: under torchrun a bare 'cuda' (or none) means this rank's own GPU, `cuda:LOCAL_RANK`."
+    bare = device is None or str(device) == 'cuda'
+    if env.enabled and bare and torch.cuda.is_available(): return torch.device('cuda', env.local_rank)
+    return get_device(device)
 
 def dist_env() -> DistEnv:
     "Read torchrun's `RANK`, `WORLD_SIZE` and `LOCAL_RANK`."
@@ -229,9 +235,8 @@ class Trainer:
                  val_ds=None):                    # optional: L1 on it picks best.pt
         self.cfg, self.train_ds, self.val_ds, self.out_dir, self.progress = cfg, train_ds, val_ds, Path(out_dir), progress
         self.env = dist_env()
-        dev = get_device(device)
-        if self.env.enabled and dev.type == 'cuda' and dev.index is None: dev = torch.device('cuda', self.env.local_rank)
-        if dev.type == 'cuda': torch.cuda.set_device(dev)  # get_device gives an indexed device, as set_device needs
+        dev = rank_device(device, self.env)
+        if dev.type == 'cuda': torch.cuda.set_device(dev)  # an indexed device, as set_device needs
         self.device = dev
         setup_backends(cfg, dev)
         self._owns_pg = init_distributed(self.env, dev)
@@ -307,10 +312,16 @@ def _wrap(self: Trainer):
         ids = [self.device.index] if self.device.type == 'cuda' else None
         self.G_run, self.D_run = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
     self.D_adv = self.D  # G's adversarial pass: no DDP hooks (D gets no gradient from it)
-    self.loss_compiled = None  # `loss_fn` itself stays swappable (tests inject NaNs through it)
+    self._loss_src = self.loss_compiled = None  # compiled on first use, again if `loss_fn` is swapped (tests inject NaNs)
     if self.cfg.compile:
         self.G_run, self.D_run, self.D_adv = torch.compile(self.G_run), torch.compile(self.D_run), torch.compile(self.D)
-        self.loss_compiled = torch.compile(self.loss_fn)  # VGG16 features, Grams and the other terms
+
+@patch
+def _loss(self: Trainer):
+    "`loss_fn`, compiled when `cfg.compile` (VGG16 features, Grams and the other terms), recompiled if it was swapped."
+    if not self.cfg.compile: return self.loss_fn
+    if self._loss_src is not self.loss_fn: self._loss_src, self.loss_compiled = self.loss_fn, torch.compile(self.loss_fn)
+    return self.loss_compiled
 
 @patch
 def _autocast(self: Trainer):
@@ -351,8 +362,7 @@ def _forward_backward(self: Trainer, image, mask):
     self.D.requires_grad_(False)
     try:
         with self._autocast():
-            loss_fn = self.loss_fn if self.loss_compiled is None else self.loss_compiled
-            losses = loss_fn(pred, image, mask, d_real.detach(), self.D_adv(pred))
+            losses = self._loss()(pred, image, mask, d_real.detach(), self.D_adv(pred))
     finally: self.D.requires_grad_(True)
     self.scaler.scale(losses['total']).backward()
     terms = {k: v.detach().float() for k, v in losses.items()} | dict(d=d_loss.detach().float())

@@ -132,14 +132,28 @@ def test_loader_workers_same_table(setup, tmp_path):
         assert [c['mask'] for c in a.cases] == [c['mask'] for c in b.cases]
         assert a.values == b.values
 
-def test_fid_cell_undefined_is_a_cell_not_a_crash(monkeypatch):
-    "pytorch-fid raises on a complex matrix square root (few images, 2048-d features): the table says n/a instead."
+def test_fid_cell_failure_is_a_cell_not_a_crash(monkeypatch):
+    "A failing Fréchet distance (numpy's LinAlgError, e.g. NaN features of a diverged model) gives an n/a cell."
     import ra_inpaint.evaluate as ev
     from ra_inpaint.metrics import GaussianStats
     a, b = GaussianStats(), GaussianStats()
     a.update(torch.randn(6, 8)); b.update(torch.randn(6, 8))
     assert isinstance(ev.fid_cell(a, b), float)
-    def boom(*args): raise ValueError('Imaginary component 3.2e+16')
+    def boom(*args): raise np.linalg.LinAlgError('Eigenvalues did not converge')
     monkeypatch.setattr(ev, 'frechet_distance', boom)
     cell = ev.fid_cell(a, b)
-    assert cell.startswith('n/a (FID undefined on 6 images') and 'Imaginary' in cell
+    assert cell.startswith('n/a (Fréchet distance failed on 6 images') and 'converge' in cell
+
+
+def test_unreadable_image_with_loader_workers(setup, tmp_path):
+    "In worker processes too: a skipped file is warned about in the caller, and 'nothing readable' is one plain line."
+    g, paths = setup
+    bad, bad2 = tmp_path/'bad.png', tmp_path/'bad2.png'
+    bad.write_bytes(b'not an image'); bad2.write_bytes(b'nor this')
+    kw = dict(device='cpu', progress=False, buckets=('10-20',), batch_size=2, baselines=(), num_workers=2)
+    with pytest.warns(UserWarning, match='bad.png'):
+        t = evaluate(g, [paths[0], bad, paths[1]], **kw)
+    assert len(t.cases) == 3
+    with pytest.raises(RuntimeError) as ei:
+        evaluate(g, [bad, bad2], **kw)
+    assert 'none of the 2 images' in str(ei.value) and '\n' not in str(ei.value)

@@ -275,3 +275,28 @@ def test_resume_without_checkpoint_keeps_old_log_aside(img_dir, tmp_path):
     (tmp_path/'last.pt').unlink(missing_ok=True); os.utime(tmp_path/'log.csv', (kept[0].stat().st_mtime,) * 2)
     with pytest.warns(UserWarning, match='kept as'): Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, resume=True, progress=False)
     assert len([p for p in tmp_path.iterdir() if p.name.startswith('log.') and p.name != 'log.csv']) == 2
+
+
+def test_rank_device_under_torchrun(monkeypatch):
+    "Under torchrun a bare 'cuda' (or no device) is this rank's GPU, not cuda:0 for every rank."
+    from ra_inpaint.train import rank_device, DistEnv
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'current_device', lambda: 0)
+    env = DistEnv(rank=1, world_size=2, local_rank=1)
+    assert rank_device(None, env) == torch.device('cuda', 1)
+    assert rank_device('cuda', env) == torch.device('cuda', 1)
+    assert rank_device('cuda:0', env) == torch.device('cuda', 0)   # an explicit index wins
+    assert rank_device('cpu', env) == torch.device('cpu')
+    assert rank_device(None, DistEnv()) == torch.device('cuda', 0)  # one process: the current GPU
+
+
+def test_compiled_loss_follows_a_swapped_loss_fn(img_dir, tmp_path, monkeypatch):
+    "With cfg.compile, replacing tr.loss_fn (as the fault tests do) must not leave a stale compiled copy in use."
+    compiled = []
+    monkeypatch.setattr(torch, 'compile', lambda m, **k: (compiled.append(m), m)[1])  # pass-through: records what is compiled
+    cfg = tiny(log_every=1, compile=True)
+    tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False)
+    tr.loss_fn = NaNAt(tr.loss_fn, {2})
+    h = tr.fit(max_steps=3)
+    assert h['bad_steps'] == 1 and tr.loss_fn.n == 3
+    assert compiled[-1] is tr.loss_fn

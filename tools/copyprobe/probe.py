@@ -52,7 +52,8 @@ if A.fake:   # same modules, every parameter and buffer swapped for a fake tenso
             for k, b in list(mod._buffers.items()):
                 if b is not None: mod._buffers[k] = fake_mode.from_tensor(b)
     fake_mode.__enter__()
-T.G_run, T.D_run, T.D_adv, T.loss_compiled = T.G, T.D, T.D, None
+T.G_run, T.D_run, T.D_adv = T.G, T.D, T.D
+T._loss = lambda: T.loss_fn                                    # eager loss (Trainer._loss without compile)
 T.scaler = torch.amp.GradScaler('cpu', enabled=False)        # bf16: scaler off, as on the H200
 T.sync_free = True                                              # fused Adam + no scaler -> Trainer's sync-free path
 T.opt_g = torch.optim.Adam(T.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
