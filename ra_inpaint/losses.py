@@ -133,9 +133,8 @@ def ralsgan_d_loss(real_logits, fake_logits):
     return ((r - f.mean() - 1) ** 2).mean() + ((f - r.mean() + 1) ** 2).mean()
 
 def ralsgan_g_loss(real_logits, fake_logits):
-    "Eq. 8 (RaLSGAN, generator): the roles swapped."
-    r, f = real_logits.float(), fake_logits.float()
-    return ((f - r.mean() - 1) ** 2).mean() + ((r - f.mean() + 1) ** 2).mean()
+    "Eq. 8 (RaLSGAN, generator): the roles swapped, i.e. the discriminator's loss with real and fake exchanged."
+    return ralsgan_d_loss(fake_logits, real_logits)
 
 # %% ../nbs/09_losses.ipynb #a2240819
 class GeneratorLoss(nn.Module):
