@@ -14,6 +14,7 @@ import torch
 
 from .core import PRESETS, preset, get_device
 from .masks import EVAL_BUCKETS, MaskFolder
+from .metrics import METRICS
 from .data import list_images, InpaintDataset
 
 # %% auto #0
@@ -24,7 +25,7 @@ __all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAP
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
                    ('exp1_basicnet', 'exp2_cam_encoder', 'exp3_cam_decoder', 'exp4_ours', 'exp5_lga_decoder')}
 TABLE3_VARIANTS = {f'n={n}': dict(n_regions=n) for n in (8, 16, 32)}
-COLUMNS = ('l1', 'fid', 'ssim', 'psnr')   # the paper's column order: L1 (%)-, FID-, SSIM+, PSNR+
+COLUMNS = tuple(METRICS)   # the paper's column order: L1 (%)-, FID-, SSIM+, PSNR+
 PAPER_TABLE2 = {  # Table 2, Paris StreetView
     'exp1_basicnet': (3.22, 61.82, 0.829, 24.99), 'exp2_cam_encoder': (3.05, 52.44, 0.839, 25.31),
     'exp3_cam_decoder': (2.96, 49.66, 0.844, 25.59), 'exp4_ours': (2.84, 45.48, 0.857, 26.03),
@@ -33,8 +34,8 @@ PAPER_TABLE3 = {  # Table 3, CelebA
     'n=8': (2.44, 15.85, 0.917, 26.36), 'n=16': (2.33, 14.99, 0.920, 26.46), 'n=32': (2.35, 15.34, 0.918, 26.37)}
 
 # %% ../nbs/14_ablation.ipynb #cd14757c
-_FMT = dict(l1='{:.2f}', fid='{:.2f}', ssim='{:.3f}', psnr='{:.2f}')
-_HEAD = dict(l1='L1 (%)-', fid='FID-', ssim='SSIM+', psnr='PSNR+')
+_FMT = {k: fmt for k, (_, _, fmt) in METRICS.items()}            # Table 1's precision and labels, as in `metrics`
+_HEAD = {k: name + sense for k, (name, sense, _) in METRICS.items()}
 
 def _cell(v, k): return v if isinstance(v, str) else _FMT[k].format(v)
 
