@@ -18,8 +18,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'PRESETS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict',
            'config_to_dict', 'load_config', 'save_config', 'atomic_path', 'get_device', 'amp_dtype', 'setup_backends',
-           'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'open_image', 'load_image', 'to_uint8',
-           'save_image']
+           'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files', 'open_image', 'read_array',
+           'load_image', 'to_uint8', 'save_image']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -256,6 +256,10 @@ class ImageLoadError(OSError):
 
 IMG_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.gif', '.ppm', '.pgm')
 
+def image_files(root) -> list[Path]:
+    "Image files (by extension, `IMG_EXTS`) under `root`, recursively, sorted; other files ignored."
+    return sorted(p for p in Path(root).rglob('*') if p.suffix.lower() in IMG_EXTS and p.is_file())
+
 def _to_float_array(im: Image.Image) -> np.ndarray:
     "HxWxC float32 in [0,1], keeping 16-bit precision where the file has it."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -288,12 +292,16 @@ def open_image(path,
         raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
     return out
 
+def read_array(path, what: str = 'image') -> np.ndarray:
+    "An image file as an HxWxC float32 array in [0,1] (C = 1 or 3); `ImageLoadError` naming it on any failure."
+    im = open_image(path, what)
+    try: return _to_float_array(im)
+    except _DECODE_ERRORS as e: raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
+
 def load_image(path, min_size: int = 1) -> torch.Tensor:
     "Read any common image file as a `(3,H,W)` float tensor in [0,1]."
     path = Path(path)
-    im = open_image(path)
-    try: a = _to_float_array(im)
-    except _DECODE_ERRORS as e: raise ImageLoadError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+    a = read_array(path)
     if a.shape[-1] == 1: a = np.repeat(a, 3, -1)
     if min(a.shape[:2]) < min_size:
         raise ImageLoadError(f"image {path} is {a.shape[1]}x{a.shape[0]}, smaller than {min_size}px")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .core import IMG_EXTS, ImageLoadError, load_image
+from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
 
 # %% auto #0
@@ -27,7 +27,7 @@ SPLITS = ('train', 'val', 'test')
 def _walk(root: Path) -> list[Path]:
     "Image files under `root`, recursively, sorted; non-image files ignored."
     if not root.is_dir(): raise FileNotFoundError(f"image folder not found: {root}")
-    files = sorted(p for p in root.rglob('*') if p.suffix.lower() in IMG_EXTS and p.is_file())
+    files = image_files(root)
     if not files: raise FileNotFoundError(f"no image files ({', '.join(IMG_EXTS)}) in {root}")
     return files
 

@@ -6,14 +6,14 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/masks.html.md"""
 
 # %% ../nbs/01_masks.ipynb #387f312f
 from __future__ import annotations
-import math, sys, warnings
+import math, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw
 
-from .core import IMG_EXTS, ImageLoadError, _to_float_array, open_image
+from .core import IMG_EXTS, ImageLoadError, read_array, image_files
 
 # %% auto #0
 __all__ = ['BUCKETS', 'EVAL_BUCKETS', 'POLARITIES', 'hole_ratio', 'bucket_of', 'free_form_mask', 'MaskGenerator', 'load_mask',
@@ -145,10 +145,7 @@ POLARITIES = ('white_hole', 'black_hole')
 
 def _read_gray(path: Path) -> np.ndarray:
     "HxW float gray level in [0,1] of any image file; `ImageLoadError` naming the file if unreadable."
-    im = open_image(path, what='mask')  # the same opening as images: EXIF rotation, every decoder error named
-    try: a = _to_float_array(im)
-    except (ValueError, TypeError, OSError) as e: raise ImageLoadError(f"cannot read mask {path}: {type(e).__name__}: {e}") from e
-    return a[..., :3].mean(-1)
+    return read_array(path, 'mask')[..., :3].mean(-1)  # read as images are: EXIF rotation, every decoder error named
 
 def _binarize(gray: np.ndarray, polarity: str) -> np.ndarray:
     "Bool hole map: threshold the gray level at 0.5, then apply the polarity."
@@ -177,10 +174,6 @@ def load_mask(path,                        # mask image file
     return torch.from_numpy(m.astype(np.float32))[None]
 
 # %% ../nbs/01_masks.ipynb #57be359a
-def _list_files(root: Path) -> list[Path]:
-    "Image files under `root`, recursively, sorted; other files ignored."
-    return sorted(p for p in root.rglob('*') if p.suffix.lower() in IMG_EXTS and p.is_file())
-
 class MaskFolder:
     "A folder of mask images (e.g. the NVIDIA irregular masks), as `(1,size,size)` float tensors, 1 = hole."
     def __init__(self,
@@ -192,7 +185,7 @@ class MaskFolder:
         self.path, self.size, self.polarity = Path(path), size, polarity
         if polarity not in POLARITIES: raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
         if not self.path.is_dir(): raise FileNotFoundError(f"mask folder not found: {self.path}")
-        files = _list_files(self.path)
+        files = image_files(self.path)
         if not files: raise FileNotFoundError(f"no mask images ({', '.join(IMG_EXTS)}) in {self.path}")
         self.ratio, self.n_skipped = None if ratio is None else _as_range(ratio), 0
         if self.ratio is not None:
