@@ -23,9 +23,13 @@ __all__ = ['INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'l1_percent', 'psnr', '
            'BucketTable']
 
 # %% ../nbs/10_metrics.ipynb #02ec5a11
-def _flat(pred, gt):
+def _batched(pred, gt):
+    "Two batches of the same shape; a single `(C,H,W)` image becomes a batch of one."
     if pred.shape != gt.shape: raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in shape")
-    if pred.dim() == 3: pred, gt = pred[None], gt[None]
+    return (pred[None], gt[None]) if pred.dim() == 3 else (pred, gt)
+
+def _flat(pred, gt):
+    pred, gt = _batched(pred, gt)
     return pred.double().flatten(1), gt.double().flatten(1)
 
 def l1_percent(pred, gt):
@@ -53,8 +57,7 @@ def ssim(pred, gt,
          dtype=torch.float64,          # float32 is faster on GPU (agrees to ~1e-6)
          ):
     "SSIM per image, `(B,)`: Gaussian window 11×11 σ=1.5, mean over the valid region, then over channels."
-    if pred.shape != gt.shape: raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in shape")
-    if pred.dim() == 3: pred, gt = pred[None], gt[None]
+    pred, gt = _batched(pred, gt)
     B, C, H, W = pred.shape
     k = gaussian_kernel1d(sigma, dtype=dtype).to(pred.device)
     w = k.numel()
