@@ -17,8 +17,8 @@ from torchvision.models import VGG16_Weights
 
 # %% auto #0
 __all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_ENV', 'VGG_LAYERS', 'VGG_INDICES', 'WeightsNotFoundError', 'hub_checkpoint_dir',
-           'weights_missing_message', 'load_vgg16', 'VGGFeatures', 'l1_loss', 'perceptual_loss', 'gram', 'style_loss',
-           'ralsgan_d_loss', 'ralsgan_g_loss', 'GeneratorLoss']
+           'weights_missing_message', 'find_weights', 'load_vgg16', 'VGGFeatures', 'l1_loss', 'perceptual_loss', 'gram',
+           'style_loss', 'ralsgan_d_loss', 'ralsgan_g_loss', 'GeneratorLoss']
 
 # %% ../nbs/09_losses.ipynb #e754832a
 class WeightsNotFoundError(FileNotFoundError):
@@ -52,6 +52,23 @@ def _load_state(path, fname, env, what):
     except Exception as e:  # a truncated download or a non-checkpoint file: say which file
         raise WeightsNotFoundError(f"cannot read {what} weights from {path}: {e}") from e
 
+def find_weights(path,              # a weights file, or None: the environment variable `env`, then torch.hub's cache
+                 fname: str, env: str, what: str, url: str,
+                 download,                  # a function that fetches `fname` into torch.hub's cache
+                 allow_download: bool = True,
+                 extra: str = '') -> dict:  # added to the "not found" message
+    "The state dict of pretrained weights: a given file, else the cache, else downloaded into it (if allowed)."
+    path = path or os.environ.get(env) or None
+    if path is not None: return _load_state(path, fname, env, what)
+    cached = hub_checkpoint_dir()/fname
+    if not cached.is_file():
+        msg = weights_missing_message(fname, url, env, what, extra)
+        if not allow_download: raise WeightsNotFoundError(msg + ' Downloads are turned off (allow_download=False).')
+        try: download()
+        except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
+            raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
+    return _load_state(cached, fname, env, what)
+
 def load_vgg16(path=None,               # local weights file; None: env RA_INPAINT_VGG16, then torchvision's cache
                pretrained: bool = True,  # False: random initialisation (tests, offline demos)
                allow_download: bool = True,  # fetch through torchvision when nothing is on disk
@@ -59,20 +76,9 @@ def load_vgg16(path=None,               # local weights file; None: env RA_INPAI
     "torchvision's VGG16 with ImageNet weights from a local file, torchvision's cache, or a download."
     vgg = _vgg16_skeleton()
     if not pretrained: return vgg.eval()
-    path = path or os.environ.get(VGG16_ENV) or None
-    if path is not None:
-        vgg.load_state_dict(_load_state(path, VGG16_FILE, VGG16_ENV, 'VGG16'))
-        return vgg.eval()
-    cached = hub_checkpoint_dir()/VGG16_FILE
-    if not cached.is_file():
-        if not allow_download:
-            raise WeightsNotFoundError(weights_missing_message(VGG16_FILE, VGG16_URL, VGG16_ENV, 'VGG16',
-                                       ' (or set RAConfig.vgg_weights)') + ' Downloads are turned off (allow_download=False).')
-        try: VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True, check_hash=True)
-        except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
-            raise WeightsNotFoundError(weights_missing_message(VGG16_FILE, VGG16_URL, VGG16_ENV, 'VGG16',
-                                       ' (or set RAConfig.vgg_weights)') + f' The download failed: {e}') from e
-    vgg.load_state_dict(_load_state(cached, VGG16_FILE, VGG16_ENV, 'VGG16'))
+    download = lambda: VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True, check_hash=True)  # into torch.hub's cache
+    vgg.load_state_dict(find_weights(path, VGG16_FILE, VGG16_ENV, 'VGG16', VGG16_URL, download, allow_download,
+                                     extra=' (or set RAConfig.vgg_weights)'))
     return vgg.eval()
 
 # %% ../nbs/09_losses.ipynb #75bf21d0

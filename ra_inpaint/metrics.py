@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import atomic_path
-from .losses import WeightsNotFoundError, hub_checkpoint_dir, weights_missing_message, _load_state
+from .losses import WeightsNotFoundError, find_weights
 
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'l1_percent', 'psnr', 'gaussian_kernel1d', 'ssim', 'biharmonic_fill',
@@ -112,17 +112,10 @@ def load_inception(path=None,                 # local weights file; None: env RA
     "pytorch-fid's InceptionV3 returning the `dims`-d features (default 2048-d pool3), eval mode, frozen."
     import pytorch_fid.inception as pfi
     from pytorch_fid.inception import InceptionV3
-    path = path or os.environ.get(INCEPTION_ENV) or None
     if not pretrained: sd = _random_fid_state()
-    elif path is not None: sd = _load_state(path, INCEPTION_FILE, INCEPTION_ENV, 'InceptionV3 (FID)')
-    else:
-        cached = hub_checkpoint_dir()/INCEPTION_FILE
-        msg = weights_missing_message(INCEPTION_FILE, pfi.FID_WEIGHTS_URL, INCEPTION_ENV, 'InceptionV3 (FID)')
-        if not cached.is_file():
-            if not allow_download: raise WeightsNotFoundError(msg + ' Downloads are turned off (allow_download=False).')
-            try: pfi.load_state_dict_from_url(pfi.FID_WEIGHTS_URL, progress=True)  # pytorch-fid's own download into the cache
-            except Exception as e: raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
-        sd = _load_state(cached, INCEPTION_FILE, INCEPTION_ENV, 'InceptionV3 (FID)')
+    else:  # pytorch-fid's own download puts the file into torch.hub's cache
+        sd = find_weights(path, INCEPTION_FILE, INCEPTION_ENV, 'InceptionV3 (FID)', pfi.FID_WEIGHTS_URL,
+                          lambda: pfi.load_state_dict_from_url(pfi.FID_WEIGHTS_URL, progress=True), allow_download)
     with _pytorch_fid_state(sd):
         net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[dims]], resize_input=resize_input, normalize_input=True)
     return net.eval().to(device or 'cpu')
