@@ -19,7 +19,7 @@ from .masks import MaskGenerator, MaskFolder
 
 # %% auto #0
 __all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'DEMO_IMAGES', 'list_images', 'center_square', 'eval_transform',
-           'train_transform', 'InpaintDataset', 'demo_images']
+           'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
 
 # %% ../nbs/02_data.ipynb #e2219b37
 SPLITS = ('train', 'val', 'test')
@@ -198,6 +198,30 @@ class InpaintDataset(Dataset):
         return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
 
     def __repr__(self): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
+
+# %% ../nbs/02_data.ipynb #ea009ae0
+def _plain(e: Exception) -> Exception:
+    "A loader worker's error as its own one-line message (the DataLoader wraps it in the worker's traceback)."
+    msg = str(e)
+    if 'Original Traceback' not in msg: return e
+    last = msg.strip().splitlines()[-1]
+    text = last.split(': ', 1)[1] if ': ' in last else last
+    try: return type(e)(text)
+    except Exception: return RuntimeError(text)
+
+def loader_batches(loader):
+    "The batches of a DataLoader (or of its iterator); a worker's error re-raised as its one-line message."
+    it = iter(loader)
+    try:
+        while True:
+            try: batch = next(it)
+            except StopIteration: return
+            except Exception as e:
+                p = _plain(e)
+                if p is e: raise
+                raise p from None
+            yield batch
+    finally: del it  # the workers stop now, not whenever the traceback holding this frame is collected
 
 # %% ../nbs/02_data.ipynb #8e3535be
 DEMO_IMAGES = ('astronaut.png', 'chelsea.png', 'coffee.png', 'hubble_deep_field.jpg',

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype, setup_backends
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
-from .data import list_images, InpaintDataset
+from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
                                 frechet_distance, BucketTable, INCEPTION_FILE)
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
@@ -152,29 +152,6 @@ class _EvalItems(Dataset):
         it = self.ds[i]  # an unreadable file is replaced by the next readable one; `skipped` names it
         return it['image'], torch.stack([self.em(i, b) for b in self.buckets]).float(), i, it['skipped']
 
-def _plain(e: Exception) -> Exception:
-    "A loader worker's error as its own one-line message (the DataLoader wraps it in the worker's traceback)."
-    msg = str(e)
-    if 'Original Traceback' not in msg: return e
-    last = msg.strip().splitlines()[-1]
-    text = last.split(': ', 1)[1] if ': ' in last else last
-    try: return type(e)(text)
-    except Exception: return RuntimeError(text)
-
-def _batches(loader):
-    "The loader's batches; a worker's error re-raised as its one-line message (the CLI prints errors as one line)."
-    it = iter(loader)
-    try:
-        while True:
-            try: batch = next(it)
-            except StopIteration: return
-            except Exception as e:
-                p = _plain(e)
-                if p is e: raise
-                raise p from None
-            yield batch
-    finally: del it  # the workers stop now, not whenever the traceback holding this frame is collected
-
 # %% ../nbs/12_evaluate.ipynb #5623329a
 def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint path (`ra-inpaint train`'s last.pt)
              data,                      # folder | .flist | celeba:/places2:/paris:PATH | list of image paths
@@ -227,7 +204,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
     ext, cases = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
-    for x, ms, idx, skipped in _batches(loader):   # each image decoded and resized once for all buckets
+    for x, ms, idx, skipped in loader_batches(loader):   # each image decoded and resized once for all buckets
         for s in skipped if nw else ():        # in-process loading warns by itself; a worker's warning never arrives
             if s: warnings.warn(f"skipping unreadable image(s), the next readable one is scored in their place: {s}")
         idx = idx.tolist()

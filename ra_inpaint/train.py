@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 import ra_inpaint
 from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, atomic_path, get_device,
                              amp_dtype, setup_backends, seed_everything, rng_state, set_rng_state, save_image)
+from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
@@ -579,7 +580,7 @@ def fit(self: Trainer,
     cfg = self.cfg
     max_steps = cfg.max_steps if max_steps is None else max_steps
     self.out_dir.mkdir(parents=True, exist_ok=True)
-    it = iter(self._loader())  # workers start before the signal handlers are installed
+    it = loader_batches(iter(self._loader()))  # workers start before the signal handlers are installed
     self.csv = CSVLog(self.out_dir/'log.csv', resume_step=self.step if self.resumed_from or self.step else None) if self.is_main else None
     self.tb = _tensorboard(self.out_dir) if self.is_main else None
     self.pbar = tqdm(total=None if max_seconds else max_steps, initial=self.step, disable=not (self.progress and self.is_main), dynamic_ncols=True,

@@ -300,3 +300,19 @@ def test_compiled_loss_follows_a_swapped_loss_fn(img_dir, tmp_path, monkeypatch)
     h = tr.fit(max_steps=3)
     assert h['bad_steps'] == 1 and tr.loss_fn.n == 3
     assert compiled[-1] is tr.loss_fn
+
+
+class _FailsLater(torch.utils.data.Dataset):
+    "8 items; items 0-3 (the trainer's fixed sample batch, read in the main process) are fine, the others raise."
+    def __len__(self): return 8
+    def __getitem__(self, i):
+        if i >= 4: raise ValueError(f"mask source gives (1, 8, 8) masks, expected (1, 32, 32) (item {i})")
+        g = torch.Generator().manual_seed(i)
+        return dict(image=torch.rand(3, 32, 32, generator=g), mask=(torch.rand(1, 32, 32, generator=g) > .7).float(), index=i)
+
+def test_worker_error_reaches_the_caller_as_one_line(tmp_path):
+    "An error raised in a loader worker comes out as its own message, not wrapped in the worker's traceback."
+    cfg = tiny(num_workers=2, ckpt_every=100)
+    tr = Trainer(cfg, _FailsLater(), tmp_path, vgg=None, progress=False)
+    with pytest.raises(ValueError) as e: tr.fit(max_steps=8)
+    assert str(e.value).startswith('mask source gives (1, 8, 8) masks') and '\n' not in str(e.value)
