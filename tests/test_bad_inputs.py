@@ -22,7 +22,7 @@ from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.losses import load_vgg16, WeightsNotFoundError, VGG16_FILE, VGG16_ENV
 from ra_inpaint.metrics import load_inception, INCEPTION_FILE, INCEPTION_ENV
 from ra_inpaint.train import Trainer, load_checkpoint, save_checkpoint, CheckpointError, TrainingDiverged
-from test_train import NaNAt  # the NaN-injecting loss wrapper of the training tests
+from test_train import NaNAt, tiny as train_tiny  # the training tests' NaN-injecting loss wrapper and tiny config
 
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
@@ -31,9 +31,8 @@ def one_thread():
     torch.set_num_threads(n)
 
 def tiny(**kw):
-    "A 32² model: a training step takes tens of milliseconds."
-    return preset('demo', **{**dict(size=32, base_ch=8, disc_ch=8, disc_layers=2, batch_size=2, n_regions=4, log_every=1,
-                                    sample_every=1000, ckpt_every=2, max_bad_steps=3, num_workers=0), **kw})
+    "The training tests' 32² model, logging every step and checkpointing every 2."
+    return train_tiny(**{**dict(log_every=1, ckpt_every=2), **kw})
 
 def rgb(h, w, seed=0): return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
