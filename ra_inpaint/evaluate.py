@@ -200,7 +200,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}'), []
     keys = ('l1', 'psnr', 'ssim')
     per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
-    real, fake = {b: GaussianStats() for b in buckets}, {b: {m: GaussianStats() for m in methods} for b in buckets}
+    real, fake = GaussianStats(), {b: {m: GaussianStats() for m in methods} for b in buckets}  # every bucket has the same real images
     pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
     ext, cases = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
@@ -210,6 +210,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
         idx = idx.tolist()
         xd, msd = x.to(dev, non_blocking=cuda), ms.to(dev, non_blocking=cuda)
         fr = acc.features(xd) if acc is not None else None
+        if fr is not None: real.update(fr)
         for bi, b in enumerate(buckets):
             m = ms[:, bi]
             outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in fills.items()}
@@ -223,7 +224,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
             for k, sc in scores.items():
                 for key, v in sc.items(): per[b][k][key].append(v)
             if acc is not None:
-                real[b].update(fr); pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
+                pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
                 for k, o in outs.items():
                     ff = acc.features(ours if k == name else o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
             for j, i in enumerate(idx):
@@ -235,7 +236,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     for b in buckets:
         for k in methods:
             for key in keys: table.add_mean(k, b, key, torch.cat(per[b][k][key]))
-            table.add(k, b, 'fid', fid_why or fid_cell(real[b], fake[b][k]), n=real[b].n)
+            table.add(k, b, 'fid', fid_why or fid_cell(real, fake[b][k]), n=real.n)
         if out is not None:
             tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
             _grid(tiles, Path(out)/f'grid_{b}.png')
