@@ -21,7 +21,7 @@ from .losses import load_vgg16, WeightsNotFoundError
 from .metrics import l1_percent, psnr, ssim, FIDAccumulator, load_inception
 from .masks import EVAL_BUCKETS
 from .train import Trainer
-from .cli import fill
+from .infer import fill
 
 # %% auto #0
 __all__ = ['RANDOM_INIT', 'sync', 'timed_windows', 'device_name', 'peak_memory_mb', 'reset_peak_memory', 'SyntheticPairs',
@@ -135,7 +135,7 @@ def bench_train(cfg: RAConfig, ds, device, vgg=None,   # vgg: a VGG16 module, or
 def bench_fill(G, device, batch: int = 8, windows: int = 3, reps: int = 2, warmup: int = 1,
                photo: int | None = None,   # also time one photo of this side (e.g. 512)
                autocast_dtype=None) -> dict:
-    "Batched images/s and single-image latency (ms) of `cli.fill` with generator `G`."
+    "Batched images/s and single-image latency (ms) of `infer.fill` with generator `G`."
     size, dev = G.cfg.size, torch.device(device)
     ac = (lambda: torch.autocast(dev.type, dtype=autocast_dtype)) if autocast_dtype is not None else nullcontext
     gen = MaskGenerator(size, seed=1)
@@ -260,7 +260,7 @@ def bench(device=None,
     cfg = preset(preset_name, **(upd | overrides))
     batches = [batches] if isinstance(batches, int) else list(batches or ([8, 16, 32] if cuda else [8]))
     steps = steps or (10 if cuda else 3)
-    dt = amp_dtype(dev, cfg.amp)
+    dt = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
     res = dict(command='ra-inpaint bench', date=time.strftime('%Y-%m-%d %H:%M:%S'), device=str(dev), device_name=device_name(dev),
                torch=torch.__version__, preset=preset_name, size=cfg.size, dtype=str(dt).replace('torch.', '') if dt else 'float32',
                compile=cfg.compile, channels_last=bool(cfg.channels_last and cuda), batches=batches,

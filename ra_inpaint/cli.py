@@ -17,92 +17,10 @@ import torch.nn.functional as F
 from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, get_device, seed_everything,
                              load_image, save_image, atomic_path, IMG_EXTS, ImageLoadError)
 from .data import _resize  # the data chapter's antialiased bilinear resize
+from .infer import fill, read_mask, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
 
 # %% auto #0
-__all__ = ['DEMO_HELD_OUT', 'fill', 'read_mask', 'load_generator', 'fill_files', 'demo_config', 'shrink_images', 'demo', 'train',
-           'main']
-
-# %% ../nbs/15_cli.ipynb #ff1c4258
-from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
-
-@torch.no_grad()
-def fill(generator, images, masks, size: int | None = None) -> list[torch.Tensor]:
-    "Composite fills of `images` (list of `(3,H,W)`, any sizes) with `masks` (`(1,H,W)`, 1 = hole), as one batch."
-    size = size or generator.cfg.size
-    dev = next(generator.parameters()).device
-    ms = [m.float() for m in masks]
-    xs = torch.stack([_resize(x.float(), size, size) for x in images])
-    msz = torch.cat([mask_to(m[None], size) for m in ms])
-    xs, msz = xs.to(dev), msz.to(dev)
-    preds = generator(xs * (1 - msz), msz).float().cpu()  # the generator never sees a hole pixel
-    outs = []
-    for x, m, p in zip(images, ms, preds):
-        if p.shape[-2:] != x.shape[-2:]:
-            p = F.interpolate(p[None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0].clamp(0, 1)
-        outs.append(torch.where(m > 0.5, p.to(x.dtype), x))  # known pixels: the input's, bit for bit
-    return outs
-
-# %% ../nbs/15_cli.ipynb #59810142
-def read_mask(path, hw) -> torch.Tensor:
-    "Read a mask file (white = hole) as `(1,1,H,W)` {0,1}, resized to `hw` with a warning when it differs."
-    a = load_image(path).mean(0, keepdim=True)[None]
-    m = (a >= 0.5).float()  # the same threshold as masks.load_mask
-    if tuple(m.shape[-2:]) != tuple(hw):
-        warnings.warn(f"mask {path} is {m.shape[-1]}x{m.shape[-2]} but the image is {hw[1]}x{hw[0]}: resized (nearest)")
-        m = F.interpolate(m, size=tuple(hw), mode='nearest')
-    r = m.mean().item()
-    if r == 0: warnings.warn(f"mask {path} has no hole pixel (white = hole): the output equals the input")
-    elif r == 1: warnings.warn(f"mask {path} is all hole: nothing of the image is known (inverted polarity?)")
-    return m
-
-# %% ../nbs/15_cli.ipynb #fd61720c
-def load_generator(path, device=None):
-    "The generator of a training checkpoint, in eval mode, on `device`."
-    from ra_inpaint.train import load_checkpoint
-    from ra_inpaint.generator import InpaintGenerator
-    ck = load_checkpoint(path)
-    cfg = ck['cfg']
-    g = InpaintGenerator(cfg)
-    g.load_state_dict(ck['generator'])
-    return g.to(get_device(device)).eval()
-
-# %% ../nbs/15_cli.ipynb #322506ff
-def _files(p) -> list[Path]:
-    "One image file, or the image files under a folder (the data chapter's listing: sorted, recursive)."
-    from ra_inpaint.data import _walk
-    p = Path(p)
-    if p.is_file(): return [p]
-    if p.is_dir(): return _walk(p)
-    raise FileNotFoundError(f"no such file or folder: {p}")
-
-def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrite=False, progress=True) -> list[Path]:
-    "Fill every image under `image` with the matching mask under `mask`; write PNGs to `out`."
-    from tqdm.auto import tqdm
-    imgs, masks = _files(image), _files(mask)
-    if len(masks) not in (1, len(imgs)):
-        raise ValueError(f"{len(imgs)} images but {len(masks)} masks: give one mask, or one per image")
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    if not os.access(out, os.W_OK): raise PermissionError(f"output folder is not writable: {out}")
-    root = Path(image) if Path(image).is_dir() else None
-    # a folder's layout is mirrored, so x/a.png and y/a.png never land on the same output file
-    dsts = [out/(ip.relative_to(root) if root else Path(ip.name)).with_suffix('.png') for ip in imgs]
-    dup = [d for d, c in Counter(dsts).items() if c > 1]
-    if dup:
-        same = [str(ip) for ip, d in zip(imgs, dsts) if d == dup[0]]
-        raise ValueError(f"inputs {', '.join(same)} would all be written to {dup[0]}: rename one")
-    inputs = {p.resolve() for p in imgs + masks}
-    clash = next((d for d in dsts if d.resolve() in inputs), None)
-    if clash is not None and not overwrite:  # an image or a mask of this very run
-        raise FileExistsError(f"output {clash} is one of the input images or masks; use another --out, or --overwrite")
-    g = load_generator(checkpoint, device)
-    read = functools.lru_cache(maxsize=8)(read_mask)  # one mask for many photos: read once per photo size
-    with tqdm(total=len(imgs), desc='fill', unit='img', disable=not progress) as bar:  # closed before any error prints
-        for s in range(0, len(imgs), batch_size):
-            xs = [load_image(p) for p in imgs[s:s + batch_size]]
-            ms = [read(masks[0 if len(masks) == 1 else s + j], tuple(x.shape[-2:]))[0] for j, x in enumerate(xs)]
-            for y, dst in zip(fill(g, xs, ms), dsts[s:s + batch_size]): save_image(y, dst)
-            bar.update(len(xs))
-    return dsts
+__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'warm_start', 'train', 'main']
 
 # %% ../nbs/15_cli.ipynb #b5223079
 DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
@@ -191,9 +109,24 @@ def demo(out=None, minutes: float = 2.0, device=None, seed: int = 0, progress: b
     with atomic_path(out/'demo.json') as tmp: Path(tmp).write_text(json.dumps(res, indent=2))
     return res | dict(out=str(out))
 
+# %% ../nbs/15_cli.ipynb #d99d3026
+def warm_start(tr, src) -> str:
+    "Load generator weights `src` (a path, or a shipped model name) into trainer `tr`'s G; D and the optimisers stay fresh."
+    from ra_inpaint.infer import SHIPPED
+    from ra_inpaint.train import CheckpointError, config_mismatch
+    path = shipped_path(src) if str(src) in SHIPPED else Path(src)
+    d = read_generator(path)
+    diff = [k for k in config_mismatch(config_to_dict(d['cfg']), tr.cfg) if not k.startswith('disc_')]  # D starts fresh anyway
+    if diff:
+        raise CheckpointError(f"cannot warm-start from {path}: its generator has " + ', '.join(f"{k}={getattr(d['cfg'], k)!r}" for k in diff)
+                              + "; this config has " + ', '.join(f"{k}={getattr(tr.cfg, k)!r}" for k in diff))
+    tr.G.load_state_dict(d['generator'])
+    tr.info['warm_start'] = f"{path} (step {d['meta'].get('step', '?')})"
+    return tr.info['warm_start']
+
 # %% ../nbs/15_cli.ipynb #1717233b
 def train(data, out=None, masks=None, config=None, preset_name='paper', resume=False, steps=None, minutes=None,
-          no_perceptual=False, device=None, progress=True, **overrides) -> dict:
+          no_perceptual=False, device=None, progress=True, init_generator=None, **overrides) -> dict:
     "Train on `data` (folder, .flist, celeba:/places2:/paris:PATH) with masks from `masks` or the generator."
     from ra_inpaint.data import InpaintDataset
     from ra_inpaint.masks import MaskFolder
@@ -204,8 +137,9 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
     if upd: cfg = RAConfig(**(config_to_dict(cfg) | upd))
     out = Path(out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
     mask_src = MaskFolder(masks, cfg.size) if masks else None
-    ds = InpaintDataset(data, cfg.size, masks=mask_src, train=True, seed=cfg.seed)
+    ds = InpaintDataset(data, cfg.size, masks=mask_src, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=progress)
     tr = Trainer(cfg, ds, out, device=device, vgg='auto', require_vgg=cfg.use_perceptual, resume=resume, progress=progress)
+    if init_generator and tr.resumed_from is None: warm_start(tr, init_generator)
     hist = tr.fit(max_steps=steps, max_seconds=minutes * 60 if minutes else None)
     return dict(out=str(out), steps=hist['step'], info=tr.info)
 
@@ -226,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--preset', default='paper', help='named preset when no --config: ' + ', '.join(__import__('ra_inpaint.core').core.PRESETS))
     t.add_argument('--out', help='output folder (default runs/train-<timestamp>)')
     t.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
+    t.add_argument('--init-generator', dest='init_generator',
+                   help='a new run (or --resume without last.pt) starts G from these weights (a .pt, or scene / face: the shipped ones); D and the optimisers start fresh')
     t.add_argument('--steps', type=int, help='stop after this many steps (default: config max_steps)')
     t.add_argument('--minutes', type=float, help='stop after this much time')
     t.add_argument('--batch-size', type=int, dest='batch_size', help='override the config batch size')
@@ -234,7 +170,8 @@ def _parser() -> argparse.ArgumentParser:
                    help='torch.compile G, D and the loss network (GPU: ~70 s to compile, then ~1.9x faster steps)')
     t.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     f = sub.add_parser('fill', help='fill the holes of your images', formatter_class=fmt)
-    f.add_argument('--checkpoint', required=True, help='a .pt written by train or demo')
+    f.add_argument('--checkpoint', help='a .pt written by train or demo, or exported weights (default: the shipped --model)')
+    f.add_argument('--model', default='scene', choices=['scene', 'face'], help='the shipped model used without --checkpoint')
     f.add_argument('--image', required=True, help='an image file or a folder of images')
     f.add_argument('--mask', required=True, help='a mask file (white = hole) or a folder with one mask per image')
     f.add_argument('--out', required=True, help='output folder')
@@ -243,7 +180,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     e = sub.add_parser('eval', help='Table 1: L1 %%, PSNR, SSIM, FID per hole-ratio bucket, beside the biharmonic fill',
                        formatter_class=fmt)
-    e.add_argument('--checkpoint', required=True, help='a .pt written by train or demo')
+    e.add_argument('--checkpoint', help='a .pt written by train or demo, or exported weights (default: the shipped --model)')
+    e.add_argument('--model', default='scene', choices=['scene', 'face'], help='the shipped model used without --checkpoint')
     e.add_argument('--data', required=True, help='folder | file.flist | celeba:PATH | places2:PATH | paris:PATH')
     e.add_argument('--masks', help='folder of mask PNGs (NVIDIA irregular masks); default: seeded free-form masks')
     e.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'], help='mask polarity of --masks')
@@ -296,15 +234,15 @@ def main(argv=None) -> int:
             print(f"grid: {Path(r['out'])/'demo_grid.png'}\nmetrics: {Path(r['out'])/'demo.json'}")
         elif args.command == 'train':
             r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
-                      args.no_perceptual, args.device, batch_size=args.batch_size, compile=args.compile)
+                      args.no_perceptual, args.device, init_generator=args.init_generator, batch_size=args.batch_size, compile=args.compile)
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
-            ws = fill_files(args.checkpoint, args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite)
+            ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite)
             print(f"fill: wrote {len(ws)} image(s) to {args.out}")
         elif args.command == 'eval':
             from ra_inpaint.evaluate import evaluate
             out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
-            evaluate(args.checkpoint, args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
+            evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
                      allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
                      baselines=tuple(args.baselines))

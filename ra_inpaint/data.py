@@ -18,8 +18,8 @@ from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
 
 # %% auto #0
-__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'DEMO_IMAGES', 'list_images', 'center_square', 'eval_transform',
-           'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
+__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES', 'list_images', 'center_square',
+           'eval_transform', 'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
 
 # %% ../nbs/02_data.ipynb #e2219b37
 SPLITS = ('train', 'val', 'test')
@@ -126,7 +126,9 @@ def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
     img = _resize(img, max(size, round(h * k)), max(size, round(w * k)))
     return center_square(img)
 
-def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_scale: float = 0.8) -> torch.Tensor:
+MIN_SCALE = 0.8  # the smallest training crop, as a share of the short side
+
+def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_scale: float = MIN_SCALE) -> torch.Tensor:
     "Random square crop (side in [min_scale, 1] × short side), resized to `size`, random horizontal flip."
     h, w = img.shape[-2:]; m = min(h, w)
     s = int(rng.integers(max(1, math.ceil(min_scale * m)), m + 1))
@@ -145,6 +147,8 @@ class InpaintDataset(Dataset):
                  seed: int = 0,          # all randomness is a function of (seed, epoch, index)
                  split: str = 'train',   # split of a preset source
                  square_crop: bool | None = None,  # center-square crop first; None: only for celeba: sources
+                 cache: bool = False,    # decode every image once now and keep it as uint8, shrunk to what a crop can use
+                 progress: bool = True,  # a progress bar while caching
                 ):
         if isinstance(src_or_paths, (list, tuple)):
             self.paths = [Path(p) for p in src_or_paths]
@@ -157,6 +161,7 @@ class InpaintDataset(Dataset):
         if len(self.masks) == 0: raise ValueError("InpaintDataset: the mask source is empty")
         self.square_crop = (_preset_of(src_or_paths)[0] == 'celeba') if square_crop is None else square_crop
         self.skipped, self._warned_small = set(), set()
+        self._cache = self._fill_cache(progress) if cache else None
 
     def __len__(self): return len(self.paths)
 
@@ -177,14 +182,31 @@ class InpaintDataset(Dataset):
                 warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
         raise RuntimeError(f"none of the {n} images in {self.src} can be read")
 
-    def __getitem__(self, i: int) -> dict:
-        i = int(i)
-        if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
+    def _decoded(self, i: int):
+        "Image `i` as read (center-squared if asked), its path and the files newly found unreadable."
         img, p, skipped = self._load(i)
         if self.square_crop: img = center_square(img)
         if min(img.shape[-2:]) < self.size and p not in self._warned_small:
             self._warned_small.add(p)
             warnings.warn(f"image {p} is {img.shape[-1]}x{img.shape[-2]}, smaller than {self.size}: upscaled")
+        return img, p, skipped
+
+    def _fill_cache(self, progress: bool) -> list:
+        "Every image decoded once, as `(3,h,w)` uint8 whose short side is at most `size / MIN_SCALE`."
+        from tqdm.auto import tqdm
+        cache, side = [], math.ceil(self.size / MIN_SCALE)  # the smallest crop then still covers `size` pixels: no upscaling
+        for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
+            img, _, _ = self._decoded(i)
+            h, w = img.shape[-2:]; k = side / min(h, w)
+            if k < 1: img = _resize(img, round(h * k), round(w * k))
+            cache.append((img * 255).round().to(torch.uint8))
+        return cache
+
+    def __getitem__(self, i: int) -> dict:
+        i = int(i)
+        if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
+        if self._cache is not None: img, skipped = self._cache[i].float() / 255, []  # skipped files: counted when cached
+        else: img, _, skipped = self._decoded(i)
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             img = train_transform(img, self.size, rng)

@@ -125,7 +125,7 @@ class Extremes:
 # %% ../nbs/12_evaluate.ipynb #94caf357
 def _load_generator(g, device):
     if isinstance(g, nn.Module): return g.to(device).eval()
-    from ra_inpaint.cli import load_generator
+    from ra_inpaint.infer import load_generator
     return load_generator(g, device)
 
 def _grid(tiles, path):

@@ -112,9 +112,13 @@ class VGGFeatures(nn.Module):
         return out
 
 # %% ../nbs/09_losses.ipynb #4fa29be0
-def l1_loss(pred, gt):
-    "Eq. 5: mean absolute error over all pixels and channels."
-    return (pred - gt).abs().mean()
+def l1_loss(pred, gt,
+            mask=None,               # (B,1,H,W), 1 = hole; only read when `hole_weight` != 1
+            hole_weight: float = 1.):  # weight of hole pixels, known pixels weigh 1 (paper: 1, PConv/LBAM: 6)
+    "Eq. 5: mean absolute error over all pixels and channels; optionally with the holes weighted up."
+    err = (pred - gt).abs()
+    if mask is None or hole_weight == 1: return err.mean()
+    return (err * (1 + (hole_weight - 1) * mask)).mean()
 
 def perceptual_loss(feats_pred, feats_gt):
     "Eq. 6: per layer, L1 divided by the layer's element count; summed over layers."
@@ -151,10 +155,10 @@ class GeneratorLoss(nn.Module):
         self.cfg, self.vgg = cfg, vgg_features
 
     def forward(self, pred, gt,         # (B,3,H,W) in [0,1]
-                mask=None,              # (B,1,H,W), 1 = hole; eq. 5-7 score the whole image, so unused by the terms
+                mask=None,              # (B,1,H,W), 1 = hole; eq. 5-7 score the whole image: read only by a hole-weighted L1
                 d_real=None, d_fake=None):  # discriminator logits of gt and pred (the generator's turn)
         c = self.cfg
-        out = dict(l1=l1_loss(pred, gt))
+        out = dict(l1=l1_loss(pred, gt, mask, c.l1_hole_weight))
         total = c.w_l1 * out['l1']
         if self.vgg is not None and c.use_perceptual:
             if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])

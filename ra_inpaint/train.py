@@ -241,7 +241,7 @@ class Trainer:
         self.device = dev
         setup_backends(cfg, dev)
         self._owns_pg = init_distributed(self.env, dev)
-        self.amp = amp_dtype(dev, cfg.amp)
+        self.amp = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
         self.scaler = torch.amp.GradScaler('cuda' if dev.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
         self.mem_fmt = torch.channels_last if cfg.channels_last and dev.type == 'cuda' else torch.contiguous_format
         self.info = dict(device=str(dev), world_size=self.env.world_size, amp=str(self.amp).replace('torch.', '') if self.amp else 'fp32')
@@ -255,7 +255,8 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), **fused)
         self.step, self.counters = 0, dict(bad_steps=0, bad_streak=0, images_seen=0)
-        self.skipped_files = []  # unreadable training images met so far (skipped by the dataset); kept in the checkpoint
+        # unreadable training images met so far (skipped by the dataset; a caching one found them already); kept in the checkpoint
+        self.skipped_files = [str(p) for p in sorted(getattr(train_ds, 'skipped', ()))]
         self.best = dict(metric='val_l1' if val_ds is not None else 'train_l1_window', value=math.inf, step=0)
         self.last_saved_step, self._stop, self.epoch, self.window_l1 = -1, None, 0, math.inf
         seed_everything(cfg.seed + self.env.rank)  # data augmentation differs between ranks
@@ -448,7 +449,7 @@ def _resume(self: Trainer):
     if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     self.step = self.last_saved_step = ck['step']
     self.counters.update(ck.get('counters', {})); self.best.update(ck.get('best', {}))
-    self.skipped_files = list(ck.get('skipped_files', []))
+    self.skipped_files = list(dict.fromkeys(list(ck.get('skipped_files', [])) + self.skipped_files))
     rngs = ck.get('rng') or []
     if len(rngs) == self.env.world_size: set_rng_state(rngs[self.env.rank])
     elif self.is_main: warnings.warn(f"{p} was written by {len(rngs)} rank(s), this job has {self.env.world_size}: "

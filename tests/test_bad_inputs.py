@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ra_inpaint import cli
+from ra_inpaint import cli, infer
 import ra_inpaint.train as train_mod
 from ra_inpaint.core import (RAConfig, ConfigError, ImageLoadError, load_image, load_config, config_from_dict, preset,
                              atomic_path)
@@ -112,13 +112,13 @@ def test_image_huge_fill_runs_at_model_size():
     g.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
     x = torch.rand(3, 3000, 4000)
     m = torch.zeros(1, 3000, 4000); m[:, 1000:1600, 2000:2900] = 1
-    (y,) = cli.fill(g, [x], [m])
+    (y,) = infer.fill(g, [x], [m])
     assert seen == [(1, 3, 32, 32)] and y.shape == x.shape
     assert torch.equal(y[:, :1000], x[:, :1000]) and not torch.equal(y[:, 1000:1600, 2000:2900], x[:, 1000:1600, 2000:2900])
 
 def test_image_tiny_1x1_fill():
     g = InpaintGenerator(tiny()).eval()
-    (y,) = cli.fill(g, [torch.rand(3, 1, 1)], [torch.ones(1, 1, 1)])
+    (y,) = infer.fill(g, [torch.rand(3, 1, 1)], [torch.ones(1, 1, 1)])
     assert y.shape == (3, 1, 1) and torch.isfinite(y).all()
 
 # ----------------------------------------------------------------------------------------------------------- masks
@@ -138,7 +138,7 @@ def test_mask_damaged_any_decoder_error_names_file(tmp_path, monkeypatch, exc):
 
 def test_mask_wrong_size_resized_with_warning(tmp_path):
     p = _mask_png(tmp_path/'m.png', np.pad(np.full((4, 4), 255), 4))
-    with pytest.warns(UserWarning, match='resized'): m = cli.read_mask(p, (24, 36))
+    with pytest.warns(UserWarning, match='resized'): m = infer.read_mask(p, (24, 36))
     assert m.shape == (1, 1, 24, 36)
     with pytest.warns(UserWarning, match='resized'): assert load_mask(p, 24).shape == (1, 24, 24)
 
@@ -146,25 +146,25 @@ def test_mask_non_binary_thresholded_at_half(tmp_path):
     a = np.tile(np.arange(256), (4, 1))
     p = _mask_png(tmp_path/'m.png', a)
     ref = torch.from_numpy(a / 255. > 0.5).float()
-    assert torch.equal(cli.read_mask(p, (4, 256))[0, 0], ref)
+    assert torch.equal(infer.read_mask(p, (4, 256))[0, 0], ref)
     assert torch.equal(load_mask(p)[0], ref)
 
 @pytest.mark.parametrize('value,msg', [(255, 'all hole'), (0, 'no hole')], ids=['all_white_inverted?', 'all_black_empty'])
 def test_mask_inverted_or_empty_polarity_warns(tmp_path, value, msg):
     p = _mask_png(tmp_path/'m.png', np.full((8, 8), value))
-    with pytest.warns(UserWarning, match=msg): cli.read_mask(p, (8, 8))
+    with pytest.warns(UserWarning, match=msg): infer.read_mask(p, (8, 8))
     with pytest.warns(UserWarning, match='inverted polarity'): load_mask(p)
 
 def test_mask_empty_output_equals_input():
     g = InpaintGenerator(tiny()).eval()
     x = torch.rand(3, 45, 37)
-    (y,) = cli.fill(g, [x], [torch.zeros(1, 45, 37)])
+    (y,) = infer.fill(g, [x], [torch.zeros(1, 45, 37)])
     assert torch.equal(y, x)
 
 def test_mask_full_still_returns_an_image(tmp_path):
     p = _mask_png(tmp_path/'m.png', np.full((45, 37), 255))
-    with pytest.warns(UserWarning, match='all hole'): m = cli.read_mask(p, (45, 37))
-    (y,) = cli.fill(InpaintGenerator(tiny()).eval(), [torch.rand(3, 45, 37)], [m[0]])
+    with pytest.warns(UserWarning, match='all hole'): m = infer.read_mask(p, (45, 37))
+    (y,) = infer.fill(InpaintGenerator(tiny()).eval(), [torch.rand(3, 45, 37)], [m[0]])
     assert y.shape == (3, 45, 37) and torch.isfinite(y).all() and 0 <= y.min() and y.max() <= 1
 
 # ------------------------------------------------------------------------------------------------------- data sets

@@ -3,7 +3,7 @@ import json, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
-from ra_inpaint import cli
+from ra_inpaint import cli, infer
 from ra_inpaint.core import load_image, to_uint8
 
 def _img(path, w, h, seed=0, mode='RGB'):
@@ -41,7 +41,7 @@ def test_fill_folder_batches_and_resizes_mismatched_mask(ckpt, tmp_path):
     (tmp_path/'in'/'notes.txt').write_text('not an image')
     Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 8)).save(tmp_path/'m.png')  # 24x24: resized per image
     with pytest.warns(UserWarning, match='resized'):
-        outs = cli.fill_files(ckpt, tmp_path/'in', tmp_path/'m.png', tmp_path/'out', device='cpu', batch_size=2, progress=False)
+        outs = infer.fill_files(ckpt, tmp_path/'in', tmp_path/'m.png', tmp_path/'out', device='cpu', batch_size=2, progress=False)
     assert [p.name for p in outs] == ['0.png', '1.png', '2.png']
     assert [Image.open(p).size for p in outs] == [(64, 48), (40, 40), (90, 30)]
 
@@ -49,13 +49,13 @@ def test_fill_refuses_overwriting_input(ckpt, tmp_path):
     img = _img(tmp_path/'a.png', 40, 40)
     Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path/'m.png')
     with pytest.raises(FileExistsError, match='--overwrite'):
-        cli.fill_files(ckpt, img, tmp_path/'m.png', tmp_path, device='cpu', progress=False)
+        infer.fill_files(ckpt, img, tmp_path/'m.png', tmp_path, device='cpu', progress=False)
 
 def test_empty_mask_returns_input(ckpt, tmp_path):
     img = _img(tmp_path/'a.png', 50, 37)
     Image.fromarray(np.zeros((37, 50), np.uint8)).save(tmp_path/'m.png')
     with pytest.warns(UserWarning, match='no hole'):
-        (out,) = cli.fill_files(ckpt, img, tmp_path/'m.png', tmp_path/'o', device='cpu', progress=False)
+        (out,) = infer.fill_files(ckpt, img, tmp_path/'m.png', tmp_path/'o', device='cpu', progress=False)
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(img)))
 
 @pytest.mark.parametrize('args,msg', [
@@ -132,7 +132,7 @@ def test_fill_never_writes_over_a_mask(ckpt, tmp_path):
     Image.fromarray(np.pad(np.full((10, 10), 255, np.uint8), 15)).save(tmp_path/'photo.png')
     before = (tmp_path/'photo.png').read_bytes()
     with pytest.raises(FileExistsError, match='input images or masks'):
-        cli.fill_files(ckpt, tmp_path/'photo.jpg', tmp_path/'photo.png', tmp_path, device='cpu', progress=False)
+        infer.fill_files(ckpt, tmp_path/'photo.jpg', tmp_path/'photo.png', tmp_path, device='cpu', progress=False)
     assert (tmp_path/'photo.png').read_bytes() == before
 
 def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
@@ -157,3 +157,34 @@ def test_train_compile_flag_reaches_the_config(ckpt, monkeypatch):
     monkeypatch.setattr(cli, 'train', lambda *a, **k: (seen.update(k), dict(steps=0, out='o'))[1])
     assert cli.main(['train', '--data', 'x', '--compile']) == 0
     assert seen['compile'] is True
+
+def test_warm_start_from_exported_weights(ckpt, tmp_path):
+    "A new run starts G from exported fp16 weights (D, optimisers and step fresh); a G of another shape is refused."
+    w = infer.export_generator(ckpt, tmp_path/'g.pt')
+    cfg = infer.read_generator(ckpt)['cfg']
+    from ra_inpaint.train import Trainer, CheckpointError
+    from ra_inpaint.data import InpaintDataset
+    ds = InpaintDataset(ckpt.parent.parent/'imgs', cfg.size)
+    tr = Trainer(cfg, ds, tmp_path/'run', device='cpu', vgg=None, progress=False)
+    assert 'g.pt' in cli.warm_start(tr, w) and tr.step == 0
+    ref = infer.read_generator(ckpt)['generator']
+    assert all(torch.allclose(v.float(), ref[k].float(), atol=1e-3) for k, v in tr.G.state_dict().items())
+    assert all(s['step'] == 0 for s in tr.opt_g.state.values()) if tr.opt_g.state else True
+    from ra_inpaint.core import RAConfig, config_to_dict
+    other = Trainer(RAConfig(**(config_to_dict(cfg) | dict(base_ch=16))), ds, tmp_path/'run2', device='cpu', vgg=None, progress=False)
+    with pytest.raises(CheckpointError, match='base_ch=8'): cli.warm_start(other, w)
+
+def test_train_init_generator_flag(ckpt, tmp_path):
+    d = ckpt.parent.parent
+    assert cli.main(['train', '--data', str(d/'imgs'), '--config', str(d/'cfg.json'), '--out', str(tmp_path/'run'), '--steps', '1',
+                     '--no-perceptual', '--device', 'cpu', '--init-generator', str(ckpt)]) == 0
+    from ra_inpaint.train import load_checkpoint
+    assert load_checkpoint(tmp_path/'run'/'last.pt')['step'] == 1
+
+def test_no_library_module_imports_cli():
+    "Inference lives in `infer`: only `cli` itself (and nbdev's index) may name the command module."
+    import re
+    root = Path(__file__).resolve().parents[1]/'ra_inpaint'
+    bad = [p.name for p in root.glob('*.py') if p.name not in ('cli.py', '_modidx.py')
+           and re.search(r'^\s*(from\s+(ra_inpaint)?\.?cli\s+import|import\s+ra_inpaint\.cli)', p.read_text(), re.M)]
+    assert bad == []

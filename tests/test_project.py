@@ -64,7 +64,7 @@ def test_notebooks_run():
 
 def test_chapters_open_with_title_and_subtitle():
     "Each chapter: `#| default_exp`, then a markdown cell '# Title' and '> subtitle' (nbdev's module docs)."
-    for p in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')):
+    for p in sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb')):
         cells = json.loads(p.read_text())['cells']
         assert ''.join(cells[0]['source']).startswith('#| default_exp'), p.name
         md = next(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
