@@ -262,13 +262,15 @@ def bench(device=None,
     steps = steps or (10 if cuda else 3)
     dt = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
     res = dict(command='ra-inpaint bench', date=time.strftime('%Y-%m-%d %H:%M:%S'), device=str(dev), device_name=device_name(dev),
+               threads=torch.get_num_threads(), overrides={k: v for k, v in overrides.items()},
                torch=torch.__version__, preset=preset_name, size=cfg.size, dtype=str(dt).replace('torch.', '') if dt else 'float32',
                compile=cfg.compile, channels_last=bool(cfg.channels_last and cuda), batches=batches,
                timing=f'median of {windows} timed windows after {warmup} warm-up window(s)' + ('; torch.cuda.synchronize at window ends' if cuda else ''))
     if data is not None:
         from ra_inpaint.data import InpaintDataset
-        ds = InpaintDataset(data, cfg.size, train=True, seed=cfg.seed)
-        res['data'] = f'folder {data} ({len(ds)} images; InpaintDataset + DataLoader, num_workers={cfg.num_workers})'
+        ds = InpaintDataset(data, cfg.size, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=False)
+        res['data'] = (f'folder {data} ({len(ds)} images; InpaintDataset + DataLoader, num_workers={cfg.num_workers}, '
+                       f"{'decoded once, cached as uint8' if cfg.cache_images else 'decoded every step'})")
     else:
         ds = SyntheticPairs(cfg.size, n=max(32, max(batches)), seed=cfg.seed)
         res['data'] = f'synthetic tensors ({len(ds)} random images + free-form masks in memory; no decoding)'

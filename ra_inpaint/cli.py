@@ -20,7 +20,7 @@ from .data import _resize  # the data chapter's antialiased bilinear resize
 from .infer import fill, read_mask, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
 
 # %% auto #0
-__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'warm_start', 'train', 'main']
+__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'main']
 
 # %% ../nbs/15_cli.ipynb #b5223079
 DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
@@ -68,46 +68,91 @@ def _summarise(rows):
         out[method] = per
     return out
 
-def demo(out=None, minutes: float = 2.0, device=None, seed: int = 0, progress: bool = True) -> dict:
-    "Train the demo model on the embedded images for `minutes`, fill held-out images, write grid + JSON."
-    from ra_inpaint.data import demo_images, InpaintDataset
+def _demo_part(g, cases, label: str, tiles_for=None) -> tuple[list, list]:
+    "Fill `cases` with generator `g` and with the biharmonic fill; score both; the grid tiles of the cases `tiles_for` picks."
     from ra_inpaint.metrics import biharmonic_fill
-    from ra_inpaint.train import Trainer
+    ours = fill(g, [c['image'] for c in cases], [c['mask'] for c in cases])
+    rows, tiles = [], []
+    for k, (c, y) in enumerate(zip(cases, ours)):
+        bh = biharmonic_fill(c['image'], c['mask'])
+        rows.append(dict(image=c['name'], bucket=c['bucket'], hole_ratio=c['mask'].mean().item(),
+                         scores={'biharmonic': _score(bh, c['image']), label: _score(y, c['image'])}))
+        if tiles_for is None or tiles_for(k, c): tiles += [c['image'] * (1 - c['mask']) + c['mask'], bh, y, c['image']]  # holes white
+    return rows, tiles
+
+def _save_grid(tiles, size, path):
     from torchvision.utils import make_grid
+    grid = make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=1.)
+    save_image(F.interpolate(grid[None], scale_factor=max(1, 256 // size), mode='nearest')[0], path)
+
+def demo(out=None, minutes: float = 2.0, device=None, seed: int = 0, progress: bool = True,
+         generator=None) -> dict:  # None: the shipped scene model
+    "Fill the embedded photos with the shipped model beside the biharmonic fill; then train the demo preset for `minutes` to show the loop."
+    from ra_inpaint.data import demo_images, InpaintDataset
+    from ra_inpaint.masks import EVAL_BUCKETS
+    from ra_inpaint.train import Trainer
     t0 = time.time()
     dev = get_device(device)
     out = Path(out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     seed_everything(seed)
-    cfg = demo_config(dev)
     paths = demo_images()
-    train_paths, test_paths = paths[:-DEMO_HELD_OUT], paths[-DEMO_HELD_OUT:]
-    small = shrink_images(train_paths, 2 * cfg.size, out/'train_images')
-    # vgg='local': use VGG16 weights already on disk, never start a 528 MB download from the demo
-    tr = Trainer(cfg, InpaintDataset(small, cfg.size, train=True, seed=seed), out/'train', device=dev,
-                 vgg='local', require_vgg=False, progress=progress,
-                 resume=any((out/'train'/f).exists() for f in ('last.pt', 'log.csv')))  # a rerun continues, nothing overwritten
-    hist = tr.fit(max_seconds=minutes * 60)
-    g = tr.generator.eval()
-    cases = _demo_cases(test_paths, cfg.size, seed)
-    ours = fill(g, [c['image'] for c in cases], [c['mask'] for c in cases])
-    rows, tiles = [], []
-    for c, y in zip(cases, ours):
-        bh = biharmonic_fill(c['image'], c['mask'])
-        rows.append(dict(image=c['name'], bucket=c['bucket'], hole_ratio=c['mask'].mean().item(),
-                         scores={'biharmonic': _score(bh, c['image']), 'ra_inpaint': _score(y, c['image'])}))
-        masked = c['image'] * (1 - c['mask']) + c['mask']  # holes shown white
-        tiles += [masked, bh, y, c['image']]
-    grid = make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=1.)
-    grid = F.interpolate(grid[None], scale_factor=max(1, 256 // cfg.size), mode='nearest')[0]
-    save_image(grid, out/'demo_grid.png')
-    res = dict(command='ra-inpaint demo', device=str(dev), torch=torch.__version__,
-               config=config_to_dict(cfg), train_images=[p.name for p in train_paths],
-               held_out_images=[p.name for p in test_paths], train=tr.info | dict(steps=hist['step'],
-               seconds=round(hist['seconds'], 1), images_per_s=round(hist['images_per_s'], 2)),
-               grid_columns=['masked input (holes white)', 'biharmonic (scikit-image)', 'ra_inpaint (this run)', 'ground truth'],
-               summary=_summarise(rows), cases=rows, seconds_total=round(time.time() - t0, 1))
+    # 1. the shipped model on photos it never saw (it was trained on BSDS500), at its own size
+    g = generator if generator is not None else load_generator(device=dev)
+    cases = _demo_cases(paths, g.cfg.size, seed)
+    one_bucket = lambda k, c: c['bucket'] == EVAL_BUCKETS[(k // len(EVAL_BUCKETS)) % len(EVAL_BUCKETS)]  # a row per photo
+    rows, tiles = _demo_part(g, cases, 'ra_inpaint', one_bucket)
+    _save_grid(tiles, g.cfg.size, out/'demo_grid.png')
+    meta = getattr(g, 'meta', {})
+    shipped = dict(model=dict(source=Path(meta.get('source', 'a given generator')).name, size=g.cfg.size, base_ch=g.cfg.base_ch,
+                              **{k: meta[k] for k in ('step', 'images_seen', 'data', 'preset', 'losses') if k in meta}),
+                   images=[p.name for p in paths], grid='demo_grid.png', summary=_summarise(rows), cases=rows)
+    res = dict(command='ra-inpaint demo', device=str(dev), torch=torch.__version__, shipped=shipped,
+               grid_columns=['masked input (holes white)', 'biharmonic (scikit-image)', 'ra_inpaint', 'ground truth'])
+    # 2. the training loop itself: the demo preset for `minutes` on the first photos, scored on the last ones
+    if minutes > 0:
+        cfg = demo_config(dev)
+        train_paths, test_paths = paths[:-DEMO_HELD_OUT], paths[-DEMO_HELD_OUT:]
+        with warnings.catch_warnings(record=True) as caught:  # the VGG16 fallback is said once, below, in one line
+            warnings.simplefilter('always')
+            # vgg='local': use VGG16 weights already on disk, never start a 528 MB download from the demo
+            tr = Trainer(cfg, InpaintDataset(train_paths, cfg.size, train=True, seed=seed, cache=True, progress=False),
+                         out/'train', device=dev, vgg='local', require_vgg=False, progress=progress,
+                         resume=any((out/'train'/f).exists() for f in ('last.pt', 'log.csv')))  # a rerun continues, nothing overwritten
+        for w in caught:
+            if 'L1 + adversarial only' not in str(w.message): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        hist = tr.fit(max_seconds=minutes * 60)
+        rows2, tiles2 = _demo_part(tr.generator.eval(), _demo_cases(test_paths, cfg.size, seed), f'ra_inpaint_{minutes:g}min')
+        _save_grid(tiles2, cfg.size, out/'demo_short_run_grid.png')
+        res['short_run'] = dict(config=config_to_dict(cfg), train_images=[p.name for p in train_paths],
+                                held_out_images=[p.name for p in test_paths], grid='demo_short_run_grid.png',
+                                train=tr.info | dict(steps=hist['step'], seconds=round(hist['seconds'], 1),
+                                                     images_per_s=round(hist['images_per_s'], 2)),
+                                summary=_summarise(rows2), cases=rows2)
+    res['seconds_total'] = round(time.time() - t0, 1)
     with atomic_path(out/'demo.json') as tmp: Path(tmp).write_text(json.dumps(res, indent=2))
     return res | dict(out=str(out))
+
+# %% ../nbs/15_cli.ipynb #1f86442a
+def _print_scores(summary):
+    for m, s in summary.items():
+        a = s['all']
+        print(f"  {m:<18} L1 {a['l1_percent']:5.2f} %  PSNR {a['psnr']:5.2f} dB  SSIM {a['ssim']:.3f}")
+
+def print_demo(r: dict):
+    "The demo's report: the shipped model beside the biharmonic fill, then the short training run."
+    s, m = r['shipped'], r['shipped']['model']
+    trained = f", trained {m['step']:,} steps ({m['images_seen']:,} images) on {m.get('data', '?')}" if 'step' in m else ''
+    print(f"demo: shipped model {m['source']} ({m['size']}², base_ch {m['base_ch']}{trained})")
+    print(f"      on {len(s['images'])} photos it never saw (scikit-image's), {len(s['cases'])} masks of 10-50 % holes:")
+    _print_scores(s['summary'])
+    if 'short_run' in r:
+        t = r['short_run']['train']
+        print(f"demo: a model trained here for {t['seconds']:.0f} s ({t['steps']} steps, {t['images_per_s']} images/s, {r['device']}) "
+              f"on {len(r['short_run']['train_images'])} photos, scored on the other {len(r['short_run']['held_out_images'])}:")
+        if not t.get('perceptual_enabled', True): print("      (no VGG16 weights on this machine: L1 + adversarial losses only)")
+        _print_scores(r['short_run']['summary'])
+    print(f"grids: {Path(r['out'])/'demo_grid.png'}" + (f", {Path(r['out'])/'demo_short_run_grid.png'}" if 'short_run' in r else '')
+          + f"\nmetrics: {Path(r['out'])/'demo.json'} ({r['seconds_total']:.0f} s in all)")
 
 # %% ../nbs/15_cli.ipynb #d99d3026
 def warm_start(tr, src) -> str:
@@ -206,8 +251,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument('--windows', type=int, default=3, help='timed windows; the median is reported')
     b.add_argument('--warmup', type=int, default=1, help='untimed warm-up windows')
     b.add_argument('--data', help='image folder for real data loading (default: synthetic tensors, flagged)')
-    for flag in ('compile', 'amp', 'channels-last'):
+    for flag in ('compile', 'amp', 'channels-last', 'cpu-amp', 'cache-images'):
         b.add_argument(f'--{flag}', action=argparse.BooleanOptionalAction, default=None, help=f'override the config\'s {flag}')
+    b.add_argument('--workers', type=int, dest='num_workers', help='override the config\'s num_workers (loader processes)')
+    b.add_argument('--threads', type=int, help='torch intra-op threads (default: torch\'s own choice)')
     b.add_argument('--no-perceptual', action='store_true', help='time the step without VGG16 (what offline demo runs)')
     b.add_argument('--photo', type=int, help='also time filling one PHOTOxPHOTO image')
     b.add_argument('--eval-images', type=int, dest='eval_images', help='also time `eval` end to end on N JPEGs x 4 buckets')
@@ -222,16 +269,7 @@ def main(argv=None) -> int:
     try:
         if args.command == 'demo':
             r = demo(args.out, args.minutes, args.device, args.seed)
-            s = r['summary']
-            print(f"demo: trained {r['train']['steps']} steps in {r['train']['seconds']} s on {r['device']} "
-                  f"({r['train']['images_per_s']} images/s)")
-            if not r['train'].get('perceptual_enabled', True):
-                print(f"demo: perceptual/style losses off: {r['train'].get('perceptual_reason', '')}")
-            print(f"held-out images {', '.join(r['held_out_images'])}, {len(r['cases'])} masks:")
-            for m in s:
-                a = s[m]['all']
-                print(f"  {m:<11} L1 {a['l1_percent']:.2f} %  PSNR {a['psnr']:.2f} dB  SSIM {a['ssim']:.3f}")
-            print(f"grid: {Path(r['out'])/'demo_grid.png'}\nmetrics: {Path(r['out'])/'demo.json'}")
+            print_demo(r)
         elif args.command == 'train':
             r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
                       args.no_perceptual, args.device, init_generator=args.init_generator, batch_size=args.batch_size, compile=args.compile)
@@ -250,9 +288,11 @@ def main(argv=None) -> int:
             print(f"eval: table.md, table.csv, table.json and grids in {out}")
         elif args.command == 'bench':
             from ra_inpaint.bench import bench
+            if args.threads: torch.set_num_threads(args.threads)
             r = bench(device=args.device, preset_name=args.preset, size=args.size, batches=args.batches, steps=args.steps,
                       windows=args.windows, warmup=args.warmup, data=args.data, compile=args.compile, amp=args.amp,
                       channels_last=args.channels_last, perceptual=not args.no_perceptual, photo=args.photo,
+                      **{k: getattr(args, k) for k in ('cpu_amp', 'cache_images', 'num_workers') if getattr(args, k) is not None},
                       eval_images=args.eval_images,
                       parts=tuple(args.parts), json_path=args.json)
             print(json.dumps(r))

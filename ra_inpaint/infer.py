@@ -58,8 +58,8 @@ def read_mask(path, hw) -> torch.Tensor:
 
 # %% ../nbs/11b_infer.ipynb #2ed5403d
 WEIGHTS_FORMAT = 'ra_inpaint-generator-v1'
-SHIPPED = {'scene': 'scene_small64.pt',   # BSDS500 train photographs, 64² (docs/model_card.md)
-           'face': 'face_small64.pt'}     # LFW train faces, grayscale, 64² (chapter 13's region masks)
+SHIPPED = {'scene': 'scene_small128.pt',   # BSDS500 train photographs, 128² (docs/model_card.md)
+           'face': 'face_small128.pt'}     # LFW train faces, grayscale, 128² (chapter 13's region masks)
 
 def shipped_path(name: str = 'scene') -> Path:
     "Where the shipped weights `name` lie inside the installed package."

@@ -446,6 +446,8 @@ def _resume(self: Trainer):
     ck = load_checkpoint(p, self.cfg)  # on the CPU: random states must be CPU tensors; load_state_dict moves the rest
     self.G.load_state_dict(ck['generator']); self.D.load_state_dict(ck['discriminator'])
     self.opt_g.load_state_dict(ck['opt_g']); self.opt_d.load_state_dict(ck['opt_d'])
+    for opt, lr in ((self.opt_g, self.cfg.lr), (self.opt_d, self.cfg.d_lr)):  # the config's rates win: resuming with a lower lr decays it
+        for g in opt.param_groups: g['lr'] = lr
     if ck.get('scaler'): self.scaler.load_state_dict(ck['scaler'])
     self.step = self.last_saved_step = ck['step']
     self.counters.update(ck.get('counters', {})); self.best.update(ck.get('best', {}))

@@ -80,23 +80,30 @@ def test_help_shows_defaults():
                        capture_output=True, text=True)
     assert r.returncode == 0 and 'default: 2.0' in r.stdout
 
-def test_demo_writes_grid_and_both_methods(tmp_path):
+def test_demo_shipped_model_then_short_run(tmp_path, capsys):
     r = cli.demo(out=tmp_path/'demo', minutes=0.03, device='cpu', progress=False)
     j = json.loads((tmp_path/'demo'/'demo.json').read_text())
-    assert (tmp_path/'demo'/'demo_grid.png').exists()
-    assert set(j['summary']) == {'biharmonic', 'ra_inpaint'} and j['train']['steps'] >= 1
-    assert set(j['summary']['ra_inpaint']) == {'10-20', '20-30', '30-40', '40-50', 'all'}
-    # nothing trained on is scored
-    assert not set(j['train_images']) & set(j['held_out_images'])
-    # the baseline column is what scikit-image gives on the same image and mask
+    assert all((tmp_path/'demo'/f).exists() for f in ('demo_grid.png', 'demo_short_run_grid.png'))
+    sh, sr = j['shipped'], j['short_run']
+    assert set(sh['summary']) == {'biharmonic', 'ra_inpaint'} and sh['model']['source'] == 'scene_small128.pt'
+    assert set(sh['summary']['ra_inpaint']) == {'10-20', '20-30', '30-40', '40-50', 'all'}
+    assert sr['train']['steps'] >= 1 and not set(sr['train_images']) & set(sr['held_out_images'])  # nothing trained on is scored
+    # the baseline column is what scikit-image gives on the same image and mask, at the shipped model's size
     from skimage.restoration import inpaint_biharmonic
     from skimage.metrics import peak_signal_noise_ratio
     from ra_inpaint.data import demo_images
-    c = cli._demo_cases(demo_images()[-cli.DEMO_HELD_OUT:], j['config']['size'])[0]
+    c = cli._demo_cases(demo_images(), sh['model']['size'])[0]
     x, m = c['image'].permute(1, 2, 0).double().numpy(), c['mask'][0].bool().numpy()
-    ref = inpaint_biharmonic(x, m, channel_axis=-1)
-    ref = np.where(m[..., None], ref, x)
-    assert abs(peak_signal_noise_ratio(x, ref, data_range=1) - j['cases'][0]['scores']['biharmonic']['psnr']) < 1e-3
+    ref = np.where(m[..., None], inpaint_biharmonic(x, m, channel_axis=-1), x)
+    assert abs(peak_signal_noise_ratio(x, ref, data_range=1) - sh['cases'][0]['scores']['biharmonic']['psnr']) < 1e-3
+    # the printout: the VGG16 fallback in one short line, at most once
+    cli.print_demo(r | dict(out=str(tmp_path/'demo')))
+    out = capsys.readouterr().out
+    assert 'shipped model scene_small128.pt' in out and out.count('VGG16') <= 1
+
+def test_demo_without_training(tmp_path):
+    r = cli.demo(out=tmp_path/'d', minutes=0, device='cpu', progress=False)
+    assert 'short_run' not in r and not (tmp_path/'d'/'demo_short_run_grid.png').exists()
 
 def test_eval_prints_table_and_writes_files(ckpt, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path/'torch'))  # no Inception weights: FID must read n/a, not a number
@@ -141,7 +148,7 @@ def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
     (tmp_path/'d'/'train'/'log.csv').write_text('step,epoch\n1,0\n')
     with pytest.warns(UserWarning):
         r = cli.demo(out=tmp_path/'d', minutes=0.02, device='cpu', progress=False)
-    assert r['train']['steps'] >= 1
+    assert r['short_run']['train']['steps'] >= 1
     kept = [p for p in (tmp_path/'d'/'train').glob('log.*.csv')]
     assert len(kept) == 1 and kept[0].read_text() == 'step,epoch\n1,0\n'
 

@@ -94,6 +94,16 @@ def test_resume_is_bit_identical(img_dir, tmp_path, vgg, workers):
     for k, v in ta.D.state_dict().items(): assert torch.equal(v, tb.D.state_dict()[k]), k
     assert list(read_log(tmp_path/'b'/'log.csv')['step']) == list(range(1, 7))
 
+def test_resume_takes_the_configs_learning_rates(img_dir, tmp_path):
+    "Resuming with a lower lr (a decay by hand) uses it; Adam's moments come from the checkpoint."
+    cfg = tiny(ckpt_every=100)
+    ta, _ = _run(img_dir, tmp_path, cfg, None, 3)
+    low = tiny(ckpt_every=100, lr=cfg.lr / 10, d_lr=cfg.d_lr / 4)
+    tb = Trainer(low, ds_of(img_dir, low), tmp_path, vgg=None, progress=False, resume=True)
+    assert {g['lr'] for g in tb.opt_g.param_groups} == {cfg.lr / 10} and {g['lr'] for g in tb.opt_d.param_groups} == {cfg.d_lr / 4}
+    sa, sb = ta.opt_g.state_dict()['state'], tb.opt_g.state_dict()['state']
+    assert all(torch.equal(sa[k]['exp_avg'], sb[k]['exp_avg']) for k in sa)
+
 def test_checkpoint_contents_weights_only(img_dir, tmp_path, vgg):
     cfg = tiny()
     tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
