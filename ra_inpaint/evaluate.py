@@ -19,7 +19,7 @@ from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
-                                frechet_distance, BucketTable, INCEPTION_FILE)
+                                frechet_distance, BucketTable, INCEPTION_FILE, INCEPTION_ENV)
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
 
 # %% auto #0
@@ -80,7 +80,7 @@ def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_down
     try: return FIDAccumulator(fid_weights, get_device(device), inception=inception, allow_download=allow_download), None
     except WeightsNotFoundError:
         where = fid_weights or (hub_checkpoint_dir()/INCEPTION_FILE)
-        return None, f'n/a (InceptionV3 weights not found at {where})'
+        return None, f'n/a (InceptionV3 weights not found at {where}; pass fid_weights=PATH or set ${INCEPTION_ENV})'
 
 def fid_cell(real: GaussianStats, fake: GaussianStats):
     "FID of two streams, or a sentence when it cannot be computed."
@@ -250,7 +250,6 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     if fid_why is None and len(paths) < 2048:
         msg = f'FID on N = {len(paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
         warnings.warn(msg); notes.append(msg)
-    if fid_why is not None: notes.append(f'FID {fid_why}; pass fid_weights=PATH or set $RA_INPAINT_INCEPTION.')
     if 'telea' in baselines and 'telea' not in fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
     notes.append(f'Scores on the composite; masks: {masks or "free-form, seeded"} (seed {seed}); device {dev}; '
                  f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
@@ -259,7 +258,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     return table
 
 def save_eval(table: BucketTable, out) -> Path:
-    "table.md (with footnotes), table.csv, table.json, pairs.json under `out`."
+    "table.md (the table, its n/a footnotes, then the notes), table.csv, table.json, pairs.json under `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     md = table.to_markdown() + '\n\n' + '\n'.join(f'{i + 1}. {n}' for i, n in enumerate(getattr(table, 'notes', []))) + '\n'
     with atomic_path(out/'table.md') as tmp: Path(tmp).write_text(md)

@@ -20,7 +20,7 @@ from .losses import WeightsNotFoundError, find_weights
 # %% auto #0
 __all__ = ['INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'l1_percent', 'psnr', 'gaussian_kernel1d', 'ssim', 'biharmonic_fill',
            'load_inception', 'frechet_distance', 'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator',
-           'BucketTable']
+           'na_reason', 'BucketTable']
 
 # %% ../nbs/10_metrics.ipynb #02ec5a11
 def _batched(pred, gt):
@@ -207,6 +207,15 @@ METRICS = {'l1': ('L1 (%)', '-', '{:.2f}'), 'fid': ('FID', '-', '{:.2f}'),
 def _ordered(seen, preferred):
     return [k for k in preferred if k in seen] + [k for k in seen if k not in preferred]
 
+def na_reason(v):
+    "The reason of an `n/a (reason)` cell; None for numbers, other strings, and a bare `n/a`."
+    if not (isinstance(v, str) and v.startswith('n/a')): return None
+    r = v[3:].strip()
+    r = r[1:-1].strip() if r.startswith('(') and r.endswith(')') else r
+    return r or None
+
+def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
+
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -233,24 +242,38 @@ class BucketTable:
 
     def get(self, method, bucket, metric): return self.values.get((method, bucket, metric))
 
-    def rows(self):
-        "Header and rows: [metric label, bucket, value per method]."
+    def _shown(self):
+        "(metric, bucket, methods) of every row, in reading order."
         methods, buckets, metrics = self._axes()
-        head = ['Metric', 'Mask'] + methods
-        body = []
-        for m in metrics:
+        return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
+
+    def footnotes(self) -> dict:
+        "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
+        methods, shown = self._shown()
+        reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
+        return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
+
+    def rows(self):
+        "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
+        methods, shown = self._shown()
+        marker = {r: k for k, r in self.footnotes().items()}
+        def cell(v, fmt):
+            if v is None: return ''
+            if not isinstance(v, str): return fmt.format(v)
+            return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
+        head, body = ['Metric', 'Mask'] + methods, []
+        for m, b in shown:
             name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
-            for b in buckets:
-                if not any((me, b, m) in self.values for me in methods): continue
-                vals = [self.get(me, b, m) for me in methods]
-                body.append([f'{name}{sense}', f'{b}%'] + ['' if v is None else v if isinstance(v, str) else fmt.format(v) for v in vals])
+            body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
         return head, body
 
     def to_markdown(self) -> str:
+        "The table, then one footnote line per n/a reason."
         head, body = self.rows()
         lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
                  '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
-        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body])
+        notes = [f'{k} {r}' for k, r in self.footnotes().items()]
+        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
 
     def __repr__(self): return self.to_markdown()
 
@@ -263,8 +286,13 @@ class BucketTable:
         return Path(path)
 
     def to_dict(self):
-        return dict(title=self.title, rows=[dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
-                                             for (me, b, m), v in self.values.items()])
+        "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
+        marker = {r: k for k, r in self.footnotes().items()}
+        def row(me, b, m, v):
+            r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
+            if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
+            return r
+        return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
 
     def save_json(self, path):
         with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
@@ -274,5 +302,8 @@ class BucketTable:
     def load_json(cls, path):
         d = json.loads(Path(path).read_text())
         t = cls(d.get('title', ''))
-        for r in d['rows']: t.add(r['method'], r['bucket'], r['metric'], r['value'], r.get('n'))
+        notes = d.get('footnotes', {})
+        for r in d['rows']:
+            v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
+            t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
         return t

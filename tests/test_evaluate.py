@@ -74,7 +74,11 @@ def test_fid_na_without_weights(setup, tmp_path, monkeypatch):
     cell = t.get('ours', '10-20', 'fid')
     assert cell.startswith('n/a (InceptionV3 weights not found at') and INCEPTION_FILE in cell and str(tmp_path) in cell
     assert isinstance(t.get('ours', '10-20', 'psnr'), float)
-    assert 'n/a (InceptionV3' in (tmp_path/'o'/'table.md').read_text()
+    md = (tmp_path/'o'/'table.md').read_text()
+    assert md.count('n/a¹') == len(t.rows()[0]) - 2 and 'n/a (' not in md   # a marker in each method's cell
+    reason = cell[len('n/a ('):-1]
+    assert md.count(reason) == 1 and f'¹ {reason}' in md.splitlines()    # the path once, as the footnote
+    assert (tmp_path/'o'/'table.json').read_text().count(reason) == 1
 
 def test_fid_with_random_inception(setup):
     g, paths = setup

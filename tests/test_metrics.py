@@ -163,17 +163,38 @@ def test_bucket_table(tmp_path):
     t.add('Ours', '10-20', 'fid', 'n/a (InceptionV3 weights not found)')
     head, body = t.rows()
     assert head == ['Metric', 'Mask', 'LBAM', 'Ours']
-    assert body == [['L1 (%)-', '10-20%', '0.79', '0.74'], ['FID-', '10-20%', '', 'n/a (InceptionV3 weights not found)'],
-                    ['PSNR+', '40-50%', '22.95', '24.17']]
+    assert body == [['L1 (%)-', '10-20%', '0.79', '0.74'], ['FID-', '10-20%', '', 'n/a¹'], ['PSNR+', '40-50%', '22.95', '24.17']]
     md = t.to_markdown()
-    assert '| PSNR+ | 40-50% | 22.95 | 24.17 |' in md
+    assert '| PSNR+ | 40-50% | 22.95 | 24.17 |' in md and md.endswith('\n\n¹ InceptionV3 weights not found')
     t.save_json(tmp_path / 'a.json'); t.save_csv(tmp_path / 'a.csv')
     assert BucketTable.load_json(tmp_path / 'a.json').rows() == t.rows()
+    assert BucketTable.load_json(tmp_path / 'a.json').get('Ours', '10-20', 'fid') == 'n/a (InceptionV3 weights not found)'
     rows = list(csv.reader(open(tmp_path / 'a.csv')))
     assert rows[0] == ['method', 'bucket', 'metric', 'value', 'n'] and len(rows) == 6
     ours_l1 = [r for r in rows[1:] if r[:3] == ['Ours', '10-20', 'l1']]
     assert len(ours_l1) == 1 and abs(float(ours_l1[0][3]) - 0.74) < 1e-6 and ours_l1[0][4] == '2'
     assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_na_cells_marker_and_one_footnote(tmp_path):
+    "Each n/a cell shows a short marker; each distinct reason is written once, under the table and in the JSON."
+    t = BucketTable()
+    long = 'InceptionV3 weights not found at /some/where/pt_inception-2015-12-05-6726825d.pth'
+    for me in ('biharmonic', 'ours'):
+        for b in ('10-20', '20-30', '10-50'): t.add(me, b, 'fid', f'n/a ({long})')
+    t.add('telea', '20-30', 'fid', 'n/a (FID needs >= 2 images, got 1)'); t.add('telea', '10-20', 'fid', 12.5)
+    t.add('ours', '10-20', 'ssim', 'n/a')                                   # no reason, no marker
+    md = t.to_markdown()
+    assert md.count(long) == 1 and md.count('n/a¹') == 6 and md.count('n/a²') == 1
+    assert '| FID- | 20-30% | n/a¹ | n/a¹ | n/a² |' in md and '| SSIM+ | 10-20% |  | n/a |  |' in md
+    assert md.splitlines()[-2:] == [f'¹ {long}', '² FID needs >= 2 images, got 1']
+    assert t.footnotes() == {'¹': long, '²': 'FID needs >= 2 images, got 1'}
+    t.save_json(tmp_path / 't.json')
+    j = json.loads((tmp_path / 't.json').read_text())
+    assert (tmp_path / 't.json').read_text().count(long) == 1 and j['footnotes']['¹'] == long
+    assert {r['value'] for r in j['rows'] if r['metric'] == 'fid' and r['method'] != 'telea'} == {'n/a'}
+    assert BucketTable.load_json(tmp_path / 't.json').values == t.values
+    assert BucketTable().to_markdown().endswith('|---|---|')            # no cell, no footnote
 
 
 def test_frechet_eigh_form_equals_pytorch_fid_and_survives_singular():
