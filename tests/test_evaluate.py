@@ -8,7 +8,7 @@ from ra_inpaint.data import demo_images, InpaintDataset
 from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.masks import BUCKETS, EVAL_BUCKETS, free_form_mask
 from ra_inpaint.metrics import load_inception, INCEPTION_FILE
-from ra_inpaint.evaluate import evaluate, EvalMasks
+from ra_inpaint.evaluate import evaluate, EvalMasks, baselines_available
 
 S = 32
 
@@ -28,7 +28,7 @@ def test_buckets_and_table_shape(setup, tmp_path):
         assert lo <= c['hole_ratio'] < hi
     assert len(t.cases) == len(paths) * len(EVAL_BUCKETS)
     head, body = t.rows()
-    assert head == ['Metric', 'Mask', 'biharmonic', 'ours']  # no cv2 here; with cv2 'telea' would be a column too
+    assert head == ['Metric', 'Mask'] + list(baselines_available()) + ['ours']  # 'telea' only where cv2 is installed
     rows = [(r[0], r[1]) for r in body]
     assert len(rows) == 4 * (len(EVAL_BUCKETS) + 1)          # metric x (bucket + pooled '10-50')
     assert [r[1] for r in body[:5]] == [f'{b}%' for b in EVAL_BUCKETS] + ['10-50%']
@@ -99,7 +99,7 @@ def test_each_image_decoded_and_scored_once(setup, monkeypatch):
     monkeypatch.setattr(ev, '_score', lambda p, q: (scores.append(len(p)), orig_score(p, q))[1])
     t = evaluate(g, paths, device='cpu', progress=False, batch_size=2)
     assert sorted(loads) == list(range(len(paths)))          # once per image, not once per bucket
-    n_batches, methods = 2, 2                                 # 3 images in batches of 2; biharmonic + ours
+    n_batches, methods = 2, len(baselines_available()) + 1   # 3 images in batches of 2; baselines + ours
     assert len(scores) == n_batches * len(EVAL_BUCKETS) * methods
     for c in t.cases:                                         # the kept per-image PSNR is the one in the table's mean
         assert np.isfinite(c['psnr_ours']) and np.isfinite(c['psnr_biharmonic'])
