@@ -117,8 +117,7 @@ def run_ablation(variants: dict,             # name -> RAConfig overrides (on to
     tab.notes = [f'Ours: mean over {len(eval_paths)} held-out images x {len(EVAL_BUCKETS)} hole-ratio buckets '
                  f'(10-50%), scored on the composite; losses: {tab.rows[name]["terms"]}.',
                  "Paper columns: the paper's published numbers (256², trained to convergence), for reference only."]
-    fid_note = [t2 for t2 in t.notes if t2.startswith('FID')]
-    tab.notes += fid_note
+    tab.notes += [f'FID n/a: {r}.' for r in t.footnotes().values()] + [t2 for t2 in t.notes if t2.startswith('FID')]
     return tab
 
 def run_tables(data, **kw) -> dict:

@@ -19,7 +19,8 @@ from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
-                                frechet_distance, BucketTable, INCEPTION_FILE)
+                                frechet_distance, BucketTable, INCEPTION_FILE, INCEPTION_ENV, CONVENTIONS, score_images, quantize_mode)
+from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
 
 # %% auto #0
@@ -80,7 +81,7 @@ def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_down
     try: return FIDAccumulator(fid_weights, get_device(device), inception=inception, allow_download=allow_download), None
     except WeightsNotFoundError:
         where = fid_weights or (hub_checkpoint_dir()/INCEPTION_FILE)
-        return None, f'n/a (InceptionV3 weights not found at {where})'
+        return None, f'n/a (InceptionV3 weights not found at {where}; pass fid_weights=PATH or set ${INCEPTION_ENV})'
 
 def fid_cell(real: GaussianStats, fake: GaussianStats):
     "FID of two streams, or a sentence when it cannot be computed."
@@ -138,8 +139,8 @@ def pooled_label(buckets) -> str:
     contiguous = all(abs(a[1] - b[0]) < 1e-9 for a, b in zip(r, r[1:]))
     return f'{round(r[0][0] * 100)}-{round(r[-1][1] * 100)}' if contiguous else 'pooled'
 
-def _score(p, g):  # (B,3,H,W) on any device -> dict of (B,) on the CPU
-    return dict(l1=l1_percent(p, g).cpu(), psnr=psnr(p, g).cpu(), ssim=ssim(p, g).cpu())
+def _score(p, g, convention: str = 'ra'):  # (B,3,H,W) on any device -> dict(l1, psnr, ssim) of (B,) on the CPU
+    return {k: v.cpu() for k, v in score_images(p, g, convention).items()}
 
 class _EvalItems(Dataset):
     "Image `i`, decoded and resized once, with its mask in every bucket: the CPU work one loader worker does."
@@ -174,12 +175,16 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
              name: str = 'ours',        # the model's column
              num_workers: int | None = None,  # loader processes decoding images and drawing masks; None: 8 on CUDA, 0 elsewhere
              amp: bool = False,         # generator under autocast (bf16 on GPU): 2 % faster on an H200, so fp32 by default
+             convention: str = 'ra',    # whose L1 %/PSNR/SSIM: 'ra' (ours), 'edgeconnect', 'ctsdg' (metrics.CONVENTIONS)
+             quantize: bool | str = True,  # score the saved 8-bit images: True (the convention's rounding), 'round', 'floor'; False: floats
             ) -> BucketTable:
     "Table 1 for one model: L1 %, PSNR, SSIM, FID per hole-ratio bucket, with baseline columns."
     from tqdm.auto import tqdm
+    qm = quantize_mode(convention, quantize)   # checks the convention too, before any work
     dev = get_device(device)
     G = _load_generator(generator_or_checkpoint, dev)
     S = G.cfg.size
+    score_images(torch.zeros(1, 3, S, S), torch.zeros(1, 3, S, S), convention)  # a size its SSIM window cannot take fails here
     paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
     if per_bucket is not None: paths = paths[:per_bucket]
     if not paths: raise ValueError(f'no images in {data!r}')
@@ -197,7 +202,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     fills = baselines_available(baselines)
     methods = list(fills) + [name]
     acc, fid_why = fid_network(fid_weights, inception, allow_download, dev)
-    table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}'), []
+    table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}, {convention} convention'), []
     keys = ('l1', 'psnr', 'ssim')
     per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
     real, fake = GaussianStats(), {b: {m: GaussianStats() for m in methods} for b in buckets}  # every bucket has the same real images
@@ -207,6 +212,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     for x, ms, idx, skipped in loader_batches(loader):   # each image decoded and resized once for all buckets
         for s in skipped if nw else ():        # in-process loading warns by itself; a worker's warning never arrives
             if s: warnings.warn(f"skipping unreadable image(s), the next readable one is scored in their place: {s}")
+        if qm: x = quantize_8bit(x)               # the test image as an 8-bit file at the model's size (rounded)
         idx = idx.tolist()
         xd, msd = x.to(dev, non_blocking=cuda), ms.to(dev, non_blocking=cuda)
         fr = acc.features(xd) if acc is not None else None
@@ -218,8 +224,10 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
                 md = msd[:, bi]
                 with autocast(): pred = G(xd * (1 - md), md)
                 ours = pred.float() * md + xd * (1 - md)
-            scores = {k: _score(o, x) for k, o in outs.items()}   # once per method and batch; reused below
-            scores[name] = _score(ours, xd)                      # the model's on its device
+            if qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
+                outs, ours = {k: quantize_8bit(o, qm) for k, o in outs.items()}, quantize_8bit(ours, qm)
+            scores = {k: _score(o, x, convention) for k, o in outs.items()}   # once per method and batch; reused below
+            scores[name] = _score(ours, xd, convention)                      # the model's on its device
             outs[name] = ours.cpu()
             for k, sc in scores.items():
                 for key, v in sc.items(): per[b][k][key].append(v)
@@ -250,16 +258,17 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     if fid_why is None and len(paths) < 2048:
         msg = f'FID on N = {len(paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
         warnings.warn(msg); notes.append(msg)
-    if fid_why is not None: notes.append(f'FID {fid_why}; pass fid_weights=PATH or set $RA_INPAINT_INCEPTION.')
     if 'telea' in baselines and 'telea' not in fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
-    notes.append(f'Scores on the composite; masks: {masks or "free-form, seeded"} (seed {seed}); device {dev}; '
+    notes.append(f'L1 %, PSNR, SSIM as the {convention!r} convention defines them ({CONVENTIONS[convention].source}), '
+                 f'on the composite {f"saved as 8-bit ({qm})" if qm else "in float"}.')
+    notes.append(f'Masks: {masks or "free-form, seeded"} (seed {seed}); device {dev}; '
                  f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
     table.notes, table.cases = notes, cases
     if out is not None: save_eval(table, out)
     return table
 
 def save_eval(table: BucketTable, out) -> Path:
-    "table.md (with footnotes), table.csv, table.json, pairs.json under `out`."
+    "table.md (the table, its n/a footnotes, then the notes), table.csv, table.json, pairs.json under `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     md = table.to_markdown() + '\n\n' + '\n'.join(f'{i + 1}. {n}' for i, n in enumerate(getattr(table, 'notes', []))) + '\n'
     with atomic_path(out/'table.md') as tmp: Path(tmp).write_text(md)

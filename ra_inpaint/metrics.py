@@ -8,6 +8,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/metrics.html.md"""
 from __future__ import annotations
 import contextlib, csv, io, json, math, os, warnings
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -18,9 +19,10 @@ from .core import atomic_path
 from .losses import WeightsNotFoundError, find_weights
 
 # %% auto #0
-__all__ = ['INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'l1_percent', 'psnr', 'gaussian_kernel1d', 'ssim', 'biharmonic_fill',
-           'load_inception', 'frechet_distance', 'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator',
-           'BucketTable']
+__all__ = ['QUANTIZE', 'INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'GRAY', 'CONVENTIONS', 'l1_percent', 'psnr',
+           'gaussian_kernel1d', 'ssim', 'biharmonic_fill', 'quantize', 'load_inception', 'frechet_distance',
+           'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator', 'na_reason', 'BucketTable', 'rgb_to_gray',
+           'mae_ratio', 'ssim_uniform', 'ssim_lbam', 'Convention', 'score_images', 'quantize_mode']
 
 # %% ../nbs/10_metrics.ipynb #02ec5a11
 def _batched(pred, gt):
@@ -51,6 +53,25 @@ def gaussian_kernel1d(sigma: float = 1.5, truncate: float = 3.5, dtype=torch.flo
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
 
+def _ssim_mean(x, y,                # (B,C,H,W) float
+               k,                   # 1-D taps; the window is their outer product
+               c1: float, c2: float,
+               padding: int = 0,    # zero padding on each side; 0: only the valid region is averaged
+               cov_norm: float = 1.,  # N/(N-1) for sample covariances
+               ):
+    "Mean of the SSIM map per image, `(B,)`: the window applied separably and depthwise to x, y, x², y², xy."
+    C, w = x.shape[1], k.numel()
+    maps = torch.cat([x, y, x * x, y * y, x * y], 1)                  # (B, 5C, H, W)
+    maps = F.conv2d(maps, k.view(1, 1, 1, w).expand(5 * C, 1, 1, w), padding=(0, padding), groups=5 * C)
+    maps = F.conv2d(maps, k.view(1, 1, w, 1).expand(5 * C, 1, w, 1), padding=(padding, 0), groups=5 * C)
+    ux, uy, uxx, uyy, uxy = maps.chunk(5, 1)
+    vx, vy, vxy = cov_norm * (uxx - ux * ux), cov_norm * (uyy - uy * uy), cov_norm * (uxy - ux * uy)
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return s.mean((1, 2, 3))
+
+def _check_window(shape, w):
+    if min(shape[-2:]) < w: raise ValueError(f"SSIM needs images of at least {w}x{w} pixels, got {shape[-2]}x{shape[-1]}")
+
 def ssim(pred, gt,
          data_range: float = 1.,
          sigma: float = 1.5,           # Wang et al.'s Gaussian window
@@ -58,19 +79,9 @@ def ssim(pred, gt,
          ):
     "SSIM per image, `(B,)`: Gaussian window 11×11 σ=1.5, mean over the valid region, then over channels."
     pred, gt = _batched(pred, gt)
-    B, C, H, W = pred.shape
     k = gaussian_kernel1d(sigma, dtype=dtype).to(pred.device)
-    w = k.numel()
-    if min(H, W) < w: raise ValueError(f"SSIM needs images of at least {w}x{w} pixels, got {H}x{W}")
-    x, y = pred.to(dtype), gt.to(dtype)
-    maps = torch.cat([x, y, x * x, y * y, x * y], 1)                  # (B, 5C, H, W)
-    maps = F.conv2d(maps, k.view(1, 1, 1, w).expand(5 * C, 1, 1, w), groups=5 * C)
-    maps = F.conv2d(maps, k.view(1, 1, w, 1).expand(5 * C, 1, w, 1), groups=5 * C)
-    ux, uy, uxx, uyy, uxy = maps.chunk(5, 1)
-    vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return s.mean((1, 2, 3))
+    _check_window(pred.shape, k.numel())
+    return _ssim_mean(pred.to(dtype), gt.to(dtype), k, (0.01 * data_range) ** 2, (0.03 * data_range) ** 2)
 
 # %% ../nbs/10_metrics.ipynb #6fa821c4
 def biharmonic_fill(image,  # (3,H,W) in [0,1]
@@ -84,6 +95,17 @@ def biharmonic_fill(image,  # (3,H,W) in [0,1]
     out = torch.from_numpy(np.clip(filled, 0, 1)).permute(2, 0, 1).to(image.dtype)
     mt = torch.from_numpy(m.astype(np.float32))[None].to(out.dtype)
     return (out * mt + image.detach().cpu() * (1 - mt)).to(image.device)
+
+# %% ../nbs/10_metrics.ipynb #b144fe87
+QUANTIZE = ('round', 'floor')
+
+def quantize(img,                # in [0,1], any shape, any device
+             mode: str = 'round',  # 'round': PIL / save_image; 'floor': EdgeConnect's `(x*255).int()`, MEDFE's astype(uint8)
+             ) -> torch.Tensor:
+    "`img` as an 8-bit image file holds it, back in [0,1]: float32 multiples of 1/255."
+    if mode not in QUANTIZE: raise ValueError(f"quantize mode must be one of {QUANTIZE}, got {mode!r}")
+    x = img.detach().float().clamp(0, 1) * 255
+    return (x.round() if mode == 'round' else x.floor()) / 255
 
 # %% ../nbs/10_metrics.ipynb #bd0331ca
 INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
@@ -207,6 +229,15 @@ METRICS = {'l1': ('L1 (%)', '-', '{:.2f}'), 'fid': ('FID', '-', '{:.2f}'),
 def _ordered(seen, preferred):
     return [k for k in preferred if k in seen] + [k for k in seen if k not in preferred]
 
+def na_reason(v):
+    "The reason of an `n/a (reason)` cell; None for numbers, other strings, and a bare `n/a`."
+    if not (isinstance(v, str) and v.startswith('n/a')): return None
+    r = v[3:].strip()
+    r = r[1:-1].strip() if r.startswith('(') and r.endswith(')') else r
+    return r or None
+
+def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
+
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -233,24 +264,38 @@ class BucketTable:
 
     def get(self, method, bucket, metric): return self.values.get((method, bucket, metric))
 
-    def rows(self):
-        "Header and rows: [metric label, bucket, value per method]."
+    def _shown(self):
+        "(metric, bucket, methods) of every row, in reading order."
         methods, buckets, metrics = self._axes()
-        head = ['Metric', 'Mask'] + methods
-        body = []
-        for m in metrics:
+        return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
+
+    def footnotes(self) -> dict:
+        "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
+        methods, shown = self._shown()
+        reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
+        return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
+
+    def rows(self):
+        "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
+        methods, shown = self._shown()
+        marker = {r: k for k, r in self.footnotes().items()}
+        def cell(v, fmt):
+            if v is None: return ''
+            if not isinstance(v, str): return fmt.format(v)
+            return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
+        head, body = ['Metric', 'Mask'] + methods, []
+        for m, b in shown:
             name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
-            for b in buckets:
-                if not any((me, b, m) in self.values for me in methods): continue
-                vals = [self.get(me, b, m) for me in methods]
-                body.append([f'{name}{sense}', f'{b}%'] + ['' if v is None else v if isinstance(v, str) else fmt.format(v) for v in vals])
+            body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
         return head, body
 
     def to_markdown(self) -> str:
+        "The table, then one footnote line per n/a reason."
         head, body = self.rows()
         lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
                  '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
-        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body])
+        notes = [f'{k} {r}' for k, r in self.footnotes().items()]
+        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
 
     def __repr__(self): return self.to_markdown()
 
@@ -263,8 +308,13 @@ class BucketTable:
         return Path(path)
 
     def to_dict(self):
-        return dict(title=self.title, rows=[dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
-                                             for (me, b, m), v in self.values.items()])
+        "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
+        marker = {r: k for k, r in self.footnotes().items()}
+        def row(me, b, m, v):
+            r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
+            if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
+            return r
+        return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
 
     def save_json(self, path):
         with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
@@ -274,5 +324,84 @@ class BucketTable:
     def load_json(cls, path):
         d = json.loads(Path(path).read_text())
         t = cls(d.get('title', ''))
-        for r in d['rows']: t.add(r['method'], r['bucket'], r['metric'], r['value'], r.get('n'))
+        notes = d.get('footnotes', {})
+        for r in d['rows']:
+            v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
+            t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
         return t
+
+# %% ../nbs/10_metrics.ipynb #5f7f68ed
+GRAY = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray's weights (ITU-R BT.709 luma), as EdgeConnect's metrics.py uses them
+
+def rgb_to_gray(img):  # (B,3,H,W) or (3,H,W) in [0,1]
+    "scikit-image's `rgb2gray`, `(B,1,H,W)` (or `(1,H,W)`), in float64."
+    w = torch.tensor(GRAY, dtype=torch.float64, device=img.device).view(3, 1, 1)
+    return (img.double() * w).sum(-3, keepdim=True)
+
+def mae_ratio(pred, gt):
+    "EdgeConnect's `compare_mae` per image, `(B,)`: Σ|x−y| / Σ(x+y), a relative L1 (×100 for a percentage)."
+    p, g = _flat(pred, gt)
+    return (p - g).abs().sum(1) / (p + g).sum(1)
+
+def ssim_uniform(pred, gt,
+                 win_size: int = 51,            # EdgeConnect: 51
+                 data_range: float = 1.,
+                 sample_covariance: bool = True,  # scikit-image's default
+                 dtype=torch.float64):
+    "scikit-image's SSIM with its defaults (`compare_ssim` / `structural_similarity`): a uniform window, valid region, `(B,)`."
+    pred, gt = _batched(pred, gt)
+    _check_window(pred.shape, win_size)
+    k = torch.full((win_size,), 1 / win_size, dtype=dtype, device=pred.device)
+    n = win_size ** 2
+    return _ssim_mean(pred.to(dtype), gt.to(dtype), k, (0.01 * data_range) ** 2, (0.03 * data_range) ** 2,
+                      cov_norm=n / (n - 1) if sample_covariance else 1.)
+
+def ssim_lbam(pred, gt,
+              window: int = 11, sigma: float = 1.5,
+              dtype=torch.float64):
+    "LBAM_Pytorch's `pytorch_ssim.ssim(gt*255, pred*255)` per image, `(B,)`: Gaussian window, zero padding, C1=0.01², C2=0.03² on 0-255."
+    pred, gt = _batched(pred, gt)
+    _check_window(pred.shape, window)
+    x = torch.arange(window, dtype=dtype, device=pred.device) - window // 2
+    k = torch.exp(-x ** 2 / (2 * sigma ** 2)); k = k / k.sum()
+    return _ssim_mean(pred.to(dtype) * 255, gt.to(dtype) * 255, k, 0.01 ** 2, 0.03 ** 2, padding=window // 2)
+
+# %% ../nbs/10_metrics.ipynb #aad41459
+class Convention(NamedTuple):
+    "How one paper's code scores a fill."
+    score: Callable   # (pred, gt) (B,3,H,W) in [0,1] -> dict(l1=L1 %, psnr=dB, ssim=) of (B,)
+    quantize: str     # how its saved composite is rounded to 8 bits ('round' | 'floor')
+    source: str       # what it transcribes
+
+def _ra(p, g): return dict(l1=l1_percent(p, g), psnr=psnr(p, g), ssim=ssim(p, g))
+
+def _edgeconnect(p, g):
+    p, g = rgb_to_gray(p), rgb_to_gray(g)
+    return dict(l1=100 * mae_ratio(p, g), psnr=psnr(p, g), ssim=ssim_uniform(p, g, 51))
+
+def _ctsdg(p, g): return dict(l1=l1_percent(p, g), psnr=psnr(p, g), ssim=ssim_lbam(p, g))
+
+CONVENTIONS = {
+    'ra': Convention(_ra, 'round', 'this project: RGB; L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, valid region'),
+    'edgeconnect': Convention(_edgeconnect, 'floor', 'knazeri/edge-connect scripts/metrics.py: gray; L1 = 100·Σ|x−y|/Σ(x+y); '
+                              'PSNR; SSIM uniform 51×51, sample covariances, valid region'),
+    'ctsdg': Convention(_ctsdg, 'round', 'Vious/LBAM_Pytorch test_random_batch.py (named in xiefan-guo/ctsdg#5), batch 1: RGB; '
+                        'L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, zero padding, C1, C2 on 0-255'),
+}
+
+def score_images(pred, gt,              # (B,3,H,W) or (3,H,W) in [0,1]
+                 convention: str = 'ra',  # a key of CONVENTIONS
+                 ) -> dict:
+    "L1 (%), PSNR and SSIM per image, `(B,)` each, as `convention` defines them."
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
+    return CONVENTIONS[convention].score(*_batched(pred, gt))
+
+def quantize_mode(convention: str = 'ra', quantize: bool | str = True):
+    "`None` (score floats) or the 8-bit rounding to apply: `True` means the convention's own."
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
+    if quantize is True: return CONVENTIONS[convention].quantize
+    if quantize is False or quantize is None: return None
+    if quantize not in QUANTIZE: raise ValueError(f"quantize must be True, False or one of {QUANTIZE}, got {quantize!r}")
+    return quantize

@@ -7,8 +7,9 @@ from ra_inpaint.core import preset, save_image
 from ra_inpaint.data import demo_images, InpaintDataset
 from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.masks import BUCKETS, EVAL_BUCKETS, free_form_mask
-from ra_inpaint.metrics import load_inception, INCEPTION_FILE
-from ra_inpaint.evaluate import evaluate, EvalMasks
+from ra_inpaint.metrics import load_inception, INCEPTION_FILE, CONVENTIONS
+from ra_inpaint.evaluate import evaluate, EvalMasks, baselines_available
+import peer_metrics
 
 S = 32
 
@@ -28,7 +29,7 @@ def test_buckets_and_table_shape(setup, tmp_path):
         assert lo <= c['hole_ratio'] < hi
     assert len(t.cases) == len(paths) * len(EVAL_BUCKETS)
     head, body = t.rows()
-    assert head == ['Metric', 'Mask', 'biharmonic', 'ours']  # no cv2 here; with cv2 'telea' would be a column too
+    assert head == ['Metric', 'Mask'] + list(baselines_available()) + ['ours']  # 'telea' only where cv2 is installed
     rows = [(r[0], r[1]) for r in body]
     assert len(rows) == 4 * (len(EVAL_BUCKETS) + 1)          # metric x (bucket + pooled '10-50')
     assert [r[1] for r in body[:5]] == [f'{b}%' for b in EVAL_BUCKETS] + ['10-50%']
@@ -45,26 +46,59 @@ def test_pairing_deterministic(setup):
     c = evaluate(g, paths, device='cpu', progress=False, buckets=('10-20', '40-50'), seed=1)
     assert [x['hole_ratio'] for x in a.cases] != [x['hole_ratio'] for x in c.cases]
 
+def _biharmonic_ref(paths, size, bucket, quant):
+    "The biharmonic column, from scratch: 8-bit test image (round), fill, composite quantised `quant` (None: float)."
+    em, ds = EvalMasks(size, seed=0), InpaintDataset(paths, size, train=False)
+    k = list(BUCKETS).index(bucket)
+    out = []
+    for i in range(len(paths)):
+        x = ds[i]['image'].permute(1, 2, 0).numpy()                                     # float32, as evaluate reads it
+        if quant: x = (np.round(x * np.float32(255)) / np.float32(255)).astype(np.float32)  # the 8-bit test image
+        m = free_form_mask(size, BUCKETS[bucket], rng=np.random.default_rng([0, i, k])) > 0.5  # the documented pairing
+        assert np.array_equal(m, em(i, bucket)[0].numpy() > 0.5)
+        f = np.clip(inpaint_biharmonic(x.astype(np.float64), m, channel_axis=-1), 0, 1)
+        f = np.where(m[..., None], f, x).astype(np.float32)                             # the composite, float32
+        if quant: f = (np.round(f * np.float32(255)) if quant == 'round' else (f * np.float32(255)).astype(np.int32)) / np.float32(255)
+        out.append((f.astype(np.float64), x.astype(np.float64)))
+    return out
+
 def test_baseline_matches_skimage(setup):
+    "Default: the saved 8-bit images are scored (scikit-image on uint8 files); quantize=False: the float composites."
     g, paths = setup
     t = evaluate(g, paths, device='cpu', progress=False, buckets=('30-40',))
-    em = EvalMasks(S, seed=0)
-    ds = InpaintDataset(paths, S, train=False)
-    l1s, ps, ss = [], [], []
-    for i in range(len(paths)):
-        x = ds[i]['image'].permute(1, 2, 0).double().numpy()
-        k = list(BUCKETS).index('30-40')
-        m = free_form_mask(S, BUCKETS['30-40'], rng=np.random.default_rng([0, i, k])) > 0.5  # the documented pairing
-        assert np.array_equal(m, em(i, '30-40')[0].numpy() > 0.5)
-        f = np.clip(inpaint_biharmonic(x, m, channel_axis=-1), 0, 1)
-        f = np.where(m[..., None], f, x).astype(np.float32).astype(np.float64)
-        l1s.append(100 * np.abs(f - x).mean())
-        ps.append(peak_signal_noise_ratio(x, f, data_range=1))
-        ss.append(structural_similarity(x, f, channel_axis=-1, data_range=1, gaussian_weights=True, sigma=1.5,
-                                        use_sample_covariance=False))
-    assert abs(t.get('biharmonic', '30-40', 'l1') - np.mean(l1s)) < 1e-4
-    assert abs(t.get('biharmonic', '30-40', 'psnr') - np.mean(ps)) < 1e-3
-    assert abs(t.get('biharmonic', '30-40', 'ssim') - np.mean(ss)) < 1e-3
+    tf = evaluate(g, paths, device='cpu', progress=False, buckets=('30-40',), quantize=False)
+    for tab, quant, tol in ((t, 'round', 1e-9), (tf, None, 1e-4)):
+        refs = []
+        for f, x in _biharmonic_ref(paths, S, '30-40', quant):
+            if quant:                                                                 # the two 8-bit files
+                refs.append(peer_metrics.ra(np.round(f * 255).astype(np.uint8), np.round(x * 255).astype(np.uint8)))
+            else: refs.append(dict(l1=100 * np.abs(f - x).mean(), psnr=peak_signal_noise_ratio(x, f, data_range=1),
+                                   ssim=structural_similarity(x, f, channel_axis=-1, data_range=1, gaussian_weights=True,
+                                                              sigma=1.5, use_sample_covariance=False)))
+        for k in ('l1', 'psnr', 'ssim'):
+            assert abs(tab.get('biharmonic', '30-40', k) - np.mean([r[k] for r in refs])) < (1e-3 if k == 'psnr' and not quant else tol), k
+    assert t.get('biharmonic', '30-40', 'psnr') != tf.get('biharmonic', '30-40', 'psnr')
+    assert 'saved as 8-bit (round)' in ' '.join(t.notes) and 'in float' in ' '.join(tf.notes)
+
+@pytest.mark.parametrize('convention', ['edgeconnect', 'ctsdg'])
+def test_convention_columns_match_peer_scripts(convention):
+    "evaluate(convention=...) on a 64² model: the biharmonic column is the peer's script run on the peer's saved 8-bit composites."
+    torch.manual_seed(0)
+    g = InpaintGenerator(preset('demo', size=64, base_ch=8)).eval()
+    paths = demo_images()[:2]
+    t = evaluate(g, paths, device='cpu', progress=False, buckets=('20-30',), baselines=('biharmonic',), convention=convention)
+    quant = CONVENTIONS[convention].quantize
+    assert quant == {'edgeconnect': 'floor', 'ctsdg': 'round'}[convention]
+    refs = [peer_metrics.PEERS[convention](np.round(f * 255).astype(np.uint8), np.round(x * 255).astype(np.uint8))
+            for f, x in _biharmonic_ref(paths, 64, '20-30', quant)]
+    tol = 1e-6 if convention == 'edgeconnect' else 1e-9                 # its gray image is float32 in metrics.py
+    for k in ('l1', 'psnr', 'ssim'):
+        assert abs(t.get('biharmonic', '20-30', k) - np.mean([r[k] for r in refs])) < tol, k
+    assert f"{convention!r} convention" in ' '.join(t.notes) and t.title.endswith(f'{convention} convention')
+    with pytest.raises(ValueError, match='51x51'):                     # EdgeConnect's window on a 32² model: said at once
+        evaluate(InpaintGenerator(preset('demo', size=32, base_ch=8)), paths, device='cpu', progress=False, convention='edgeconnect')
+    with pytest.raises(ValueError, match='known: ra, edgeconnect, ctsdg'):
+        evaluate(g, paths, device='cpu', progress=False, convention='medfe')
 
 def test_fid_na_without_weights(setup, tmp_path, monkeypatch):
     g, paths = setup
@@ -74,7 +108,11 @@ def test_fid_na_without_weights(setup, tmp_path, monkeypatch):
     cell = t.get('ours', '10-20', 'fid')
     assert cell.startswith('n/a (InceptionV3 weights not found at') and INCEPTION_FILE in cell and str(tmp_path) in cell
     assert isinstance(t.get('ours', '10-20', 'psnr'), float)
-    assert 'n/a (InceptionV3' in (tmp_path/'o'/'table.md').read_text()
+    md = (tmp_path/'o'/'table.md').read_text()
+    assert md.count('n/a¹') == len(t.rows()[0]) - 2 and 'n/a (' not in md   # a marker in each method's cell
+    reason = cell[len('n/a ('):-1]
+    assert md.count(reason) == 1 and f'¹ {reason}' in md.splitlines()    # the path once, as the footnote
+    assert (tmp_path/'o'/'table.json').read_text().count(reason) == 1
 
 def test_fid_with_random_inception(setup):
     g, paths = setup
@@ -92,10 +130,10 @@ def test_each_image_decoded_and_scored_once(setup, monkeypatch):
     loads, scores = [], []
     orig_get, orig_score = ev.InpaintDataset.__getitem__, ev._score
     monkeypatch.setattr(ev.InpaintDataset, '__getitem__', lambda self, i: (loads.append(i), orig_get(self, i))[1])
-    monkeypatch.setattr(ev, '_score', lambda p, q: (scores.append(len(p)), orig_score(p, q))[1])
+    monkeypatch.setattr(ev, '_score', lambda p, q, *a: (scores.append(len(p)), orig_score(p, q, *a))[1])
     t = evaluate(g, paths, device='cpu', progress=False, batch_size=2)
     assert sorted(loads) == list(range(len(paths)))          # once per image, not once per bucket
-    n_batches, methods = 2, 2                                 # 3 images in batches of 2; biharmonic + ours
+    n_batches, methods = 2, len(baselines_available()) + 1   # 3 images in batches of 2; baselines + ours
     assert len(scores) == n_batches * len(EVAL_BUCKETS) * methods
     for c in t.cases:                                         # the kept per-image PSNR is the one in the table's mean
         assert np.isfinite(c['psnr_ours']) and np.isfinite(c['psnr_biharmonic'])

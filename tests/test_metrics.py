@@ -10,7 +10,9 @@ from skimage.transform import resize
 
 from ra_inpaint.losses import WeightsNotFoundError
 from ra_inpaint.metrics import (l1_percent, psnr, ssim, INCEPTION_FILE, INCEPTION_ENV, FIDAccumulator, GaussianStats,
-                                frechet_distance, frechet_distance_reference, _frechet_plain, load_inception, BucketTable, biharmonic_fill)
+                                frechet_distance, frechet_distance_reference, _frechet_plain, load_inception, BucketTable, biharmonic_fill,
+                                quantize, QUANTIZE, CONVENTIONS, score_images, quantize_mode)
+import peer_metrics
 
 
 def _img(name, size=64):
@@ -163,17 +165,91 @@ def test_bucket_table(tmp_path):
     t.add('Ours', '10-20', 'fid', 'n/a (InceptionV3 weights not found)')
     head, body = t.rows()
     assert head == ['Metric', 'Mask', 'LBAM', 'Ours']
-    assert body == [['L1 (%)-', '10-20%', '0.79', '0.74'], ['FID-', '10-20%', '', 'n/a (InceptionV3 weights not found)'],
-                    ['PSNR+', '40-50%', '22.95', '24.17']]
+    assert body == [['L1 (%)-', '10-20%', '0.79', '0.74'], ['FID-', '10-20%', '', 'n/a¹'], ['PSNR+', '40-50%', '22.95', '24.17']]
     md = t.to_markdown()
-    assert '| PSNR+ | 40-50% | 22.95 | 24.17 |' in md
+    assert '| PSNR+ | 40-50% | 22.95 | 24.17 |' in md and md.endswith('\n\n¹ InceptionV3 weights not found')
     t.save_json(tmp_path / 'a.json'); t.save_csv(tmp_path / 'a.csv')
     assert BucketTable.load_json(tmp_path / 'a.json').rows() == t.rows()
+    assert BucketTable.load_json(tmp_path / 'a.json').get('Ours', '10-20', 'fid') == 'n/a (InceptionV3 weights not found)'
     rows = list(csv.reader(open(tmp_path / 'a.csv')))
     assert rows[0] == ['method', 'bucket', 'metric', 'value', 'n'] and len(rows) == 6
     ours_l1 = [r for r in rows[1:] if r[:3] == ['Ours', '10-20', 'l1']]
     assert len(ours_l1) == 1 and abs(float(ours_l1[0][3]) - 0.74) < 1e-6 and ours_l1[0][4] == '2'
     assert not [p for p in tmp_path.iterdir() if p.name.endswith('.tmp')]
+
+
+def test_na_cells_marker_and_one_footnote(tmp_path):
+    "Each n/a cell shows a short marker; each distinct reason is written once, under the table and in the JSON."
+    t = BucketTable()
+    long = 'InceptionV3 weights not found at /some/where/pt_inception-2015-12-05-6726825d.pth'
+    for me in ('biharmonic', 'ours'):
+        for b in ('10-20', '20-30', '10-50'): t.add(me, b, 'fid', f'n/a ({long})')
+    t.add('telea', '20-30', 'fid', 'n/a (FID needs >= 2 images, got 1)'); t.add('telea', '10-20', 'fid', 12.5)
+    t.add('ours', '10-20', 'ssim', 'n/a')                                   # no reason, no marker
+    md = t.to_markdown()
+    assert md.count(long) == 1 and md.count('n/a¹') == 6 and md.count('n/a²') == 1
+    assert '| FID- | 20-30% | n/a¹ | n/a¹ | n/a² |' in md and '| SSIM+ | 10-20% |  | n/a |  |' in md
+    assert md.splitlines()[-2:] == [f'¹ {long}', '² FID needs >= 2 images, got 1']
+    assert t.footnotes() == {'¹': long, '²': 'FID needs >= 2 images, got 1'}
+    t.save_json(tmp_path / 't.json')
+    j = json.loads((tmp_path / 't.json').read_text())
+    assert (tmp_path / 't.json').read_text().count(long) == 1 and j['footnotes']['¹'] == long
+    assert {r['value'] for r in j['rows'] if r['metric'] == 'fid' and r['method'] != 'telea'} == {'n/a'}
+    assert BucketTable.load_json(tmp_path / 't.json').values == t.values
+    assert BucketTable().to_markdown().endswith('|---|---|')            # no cell, no footnote
+
+
+def _u8(t): return (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def test_quantize_is_what_is_saved(photos, tmp_path):
+    "round: a PNG written by save_image and read back; floor: EdgeConnect's (x*255).int(); values on the grid stay put."
+    from ra_inpaint.core import save_image, load_image
+    g = torch.Generator().manual_seed(1)
+    x = (photos + 0.3 * torch.randn(photos.shape, generator=g)).clamp(0, 1)
+    for k, im in enumerate(x):
+        assert torch.equal(quantize(im), load_image(save_image(im, tmp_path / f'{k}.png')))
+    assert torch.equal(quantize(x, 'floor'), (x * 255.0).int().float() / 255)
+    assert not torch.equal(quantize(x, 'floor'), quantize(x))
+    grid = torch.arange(256, dtype=torch.float32) / 255
+    for mode in QUANTIZE: assert torch.equal(quantize(grid, mode), grid)
+    assert quantize(torch.tensor([-0.2, 1.3])).tolist() == [0., 1.]
+    with pytest.raises(ValueError, match='round'): quantize(x, 'nearest')
+
+
+@pytest.mark.parametrize('convention', ['ra', 'edgeconnect', 'ctsdg'])
+def test_convention_matches_peer_transcription(photos, convention):
+    "score_images(convention) equals the peer's formula (tests/peer_metrics.py) on fixed 8-bit images: fills, noise, a shift."
+    m = torch.zeros(1, 64, 64); m[:, 10:40, 20:45] = 1; m[:, 50:60, 5:60] = 1
+    T = quantize(photos)
+    g = torch.Generator().manual_seed(0)
+    cases = [quantize(torch.stack([biharmonic_fill(t, m) for t in T]), CONVENTIONS[convention].quantize),
+             quantize((T + 0.05 * torch.randn(T.shape, generator=g)).clamp(0, 1)), quantize(0.8 * torch.roll(T, 3, -1))]
+    # EdgeConnect's script makes its gray image in float32, ours is float64: ~1e-7 apart. Population instead of
+    # sample covariances would be 4e-6 off on its SSIM, a zero-padded border 0.07 off on LBAM's.
+    tol = dict(l1=1e-6, psnr=1e-6, ssim=1e-7) if convention == 'edgeconnect' else dict(l1=1e-9, psnr=1e-9, ssim=1e-9)
+    for P in cases:
+        ours = score_images(P, T, convention)
+        assert set(ours) == {'l1', 'psnr', 'ssim'} and all(v.shape == (4,) for v in ours.values())
+        for j in range(4):
+            ref = peer_metrics.PEERS[convention](_u8(P[j]), _u8(T[j]))
+            for k in ('l1', 'psnr', 'ssim'):
+                assert abs(ours[k][j].item() - ref[k]) < tol[k], (convention, k, ours[k][j].item(), ref[k])
+
+
+def test_conventions_differ_and_are_checked(photos):
+    P = quantize((photos + 0.05 * torch.randn(photos.shape, generator=torch.Generator().manual_seed(2))).clamp(0, 1))
+    T = quantize(photos)
+    s = {c: score_images(P, T, c) for c in CONVENTIONS}
+    assert torch.equal(s['ctsdg']['l1'], s['ra']['l1']) and torch.equal(s['ctsdg']['psnr'], s['ra']['psnr'])
+    for a, b in (('ra', 'edgeconnect'), ('ra', 'ctsdg'), ('edgeconnect', 'ctsdg')):
+        assert (s[a]['ssim'] - s[b]['ssim']).abs().min() > 1e-3
+    assert (s['ra']['l1'] - s['edgeconnect']['l1']).abs().min() > 0.1
+    with pytest.raises(ValueError, match='known: ra, edgeconnect, ctsdg'): score_images(P, T, 'medfe')
+    with pytest.raises(ValueError, match='51x51'): score_images(P[..., :50, :50], T[..., :50, :50], 'edgeconnect')
+    assert [quantize_mode(c) for c in CONVENTIONS] == ['round', 'floor', 'round']
+    assert quantize_mode('edgeconnect', False) is None and quantize_mode('ra', 'floor') == 'floor'
+    with pytest.raises(ValueError, match='quantize'): quantize_mode('ra', 'up')
 
 
 def test_frechet_eigh_form_equals_pytorch_fid_and_survives_singular():
