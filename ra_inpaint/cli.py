@@ -52,9 +52,10 @@ def _demo_cases(paths, size, seed=0):
 
 # %% ../nbs/15_cli.ipynb #c6e4bb05
 def _score(pred, gt):
-    from ra_inpaint.metrics import l1_percent, psnr, ssim
-    p, g = pred[None].float(), gt[None].float()
-    return dict(l1_percent=l1_percent(p, g).item(), psnr=psnr(p, g).item(), ssim=ssim(p, g).item())
+    "The scores of one fill as `ra-inpaint eval` computes them: on the 8-bit image a user would save."
+    from ra_inpaint.metrics import quantize, score_images
+    s = score_images(quantize(pred[None]), quantize(gt[None]))
+    return dict(l1_percent=s['l1'].item(), psnr=s['psnr'].item(), ssim=s['ssim'].item())
 
 def _summarise(rows):
     "Mean of each metric per method and bucket, and over all cases."
@@ -241,6 +242,10 @@ def _parser() -> argparse.ArgumentParser:
                    help='classical fills scored beside the model, on the CPU (biharmonic: 0.1-0.4 s per 256² image); '
                         'give the flag alone for none, e.g. for a fast GPU evaluation of 12,000 images')
     e.add_argument('--seed', type=int, default=0, help='seed of the image-mask pairing')
+    e.add_argument('--convention', default='ra', choices=['ra', 'edgeconnect', 'ctsdg'],
+                   help="whose L1 %%/PSNR/SSIM: ra (ours), edgeconnect (scripts/metrics.py; model >= 51 px), ctsdg (LBAM's script)")
+    e.add_argument('--quantize', default='auto', choices=['auto', 'round', 'floor', 'none'],
+                   help="score the saved 8-bit images: auto = the convention's (floor for edgeconnect), none = float composites")
     e.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     b = sub.add_parser('bench', help='speed of training, filling and evaluation, as one JSON object', formatter_class=fmt)
     b.add_argument('--device', help='cuda / mps / cpu (default: best available)')
@@ -283,7 +288,8 @@ def main(argv=None) -> int:
             evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
                      allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
-                     baselines=tuple(args.baselines))
+                     baselines=tuple(args.baselines), convention=args.convention,
+                     quantize={'auto': True, 'none': False}.get(args.quantize, args.quantize))
             print((out/'table.md').read_text())
             print(f"eval: table.md, table.csv, table.json and grids in {out}")
         elif args.command == 'bench':

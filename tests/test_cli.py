@@ -195,3 +195,36 @@ def test_no_library_module_imports_cli():
     bad = [p.name for p in root.glob('*.py') if p.name not in ('cli.py', '_modidx.py')
            and re.search(r'^\s*(from\s+(ra_inpaint)?\.?cli\s+import|import\s+ra_inpaint\.cli)', p.read_text(), re.M)]
     assert bad == []
+
+def test_fill_without_checkpoint_uses_the_shipped_model(tmp_path):
+    "`ra-inpaint fill` with no --checkpoint: the scene model inside the package fills, known pixels untouched."
+    assert infer.shipped_path('scene').is_file(), 'the shipped weights are package data: reinstall with pip install -e .'
+    g = infer.load_generator(device='cpu')
+    assert g.meta['step'] > 0 and not g.training and next(g.parameters()).dtype == torch.float32
+    img = _img(tmp_path/'photo.png', 300, 200, seed=3)
+    m = np.zeros((200, 300), np.uint8); m[60:140, 100:220] = 255
+    Image.fromarray(m).save(tmp_path/'mask.png')
+    assert cli.main(['fill', '--image', str(img), '--mask', str(tmp_path/'mask.png'), '--out', str(tmp_path/'out'), '--device', 'cpu']) == 0
+    a, b = np.asarray(Image.open(img)), np.asarray(Image.open(tmp_path/'out'/'photo.png'))
+    assert np.array_equal(a[m == 0], b[m == 0]) and not np.array_equal(a[m > 0], b[m > 0])
+
+def test_shipped_weights_are_small_fp16_and_installed_as_package_data():
+    import tomllib
+    root = Path(__file__).resolve().parents[1]
+    assert 'weights/*.pt' in tomllib.loads((root/'pyproject.toml').read_text())['tool']['setuptools']['package-data']['ra_inpaint']
+    for name in infer.SHIPPED:
+        p = infer.shipped_path(name)
+        if name == 'scene': assert p.is_file()
+        if not p.is_file(): continue
+        assert p.stat().st_size < 16 * 2**20
+        d = torch.load(p, weights_only=True)
+        assert d['format'] == infer.WEIGHTS_FORMAT and set(d) >= {'config', 'generator', 'meta'}
+        assert {v.dtype for v in d['generator'].values() if v.is_floating_point()} == {torch.float16}
+
+def test_eval_convention_flag(ckpt, tmp_path, monkeypatch):
+    "--convention edgeconnect needs a model of at least 51 px (its 51×51 SSIM window): the 32² fixture model is refused in one line."
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path/'torch'))
+    (tmp_path/'imgs').mkdir(); _img(tmp_path/'imgs'/'0.png', 40, 36)
+    args = ['eval', '--checkpoint', str(ckpt), '--data', str(tmp_path/'imgs'), '--max-images', '1', '--device', 'cpu', '--baselines']
+    assert cli.main(args + ['--out', str(tmp_path/'a'), '--convention', 'ctsdg', '--quantize', 'none']) == 0
+    assert cli.main(args + ['--out', str(tmp_path/'b'), '--convention', 'edgeconnect']) == 2
