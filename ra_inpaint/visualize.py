@@ -133,11 +133,19 @@ def explorer_figure(generator, image, bucket: str = '30-40', seed: int = 0, laye
     fig.tight_layout()
     return fig
 
-def explorer(generator, images,          # list of (3,S,S) images at the model's size
-             names=None):                # their labels
+def explorer(generator=None,            # None: the shipped scene model (`infer.load_generator()`)
+             images=None,               # list of (3,S,S) images at the model's size; None: scikit-image's photos
+             names=None):               # their labels
     "An ipywidgets panel over `explorer_figure`; returns the widget (display it in JupyterLab)."
     import ipywidgets as W
     from IPython.display import display
+    if generator is None:
+        from ra_inpaint.infer import load_generator
+        generator = load_generator()
+    if images is None:
+        from ra_inpaint.data import InpaintDataset, demo_images
+        ds = InpaintDataset(demo_images(), generator.cfg.size, train=False)
+        images, names = [ds[i]['image'] for i in range(len(ds))], names or [p.stem for p in demo_images()]
     names = names or [f'image {i}' for i in range(len(images))]
     layers = [k for k, l in generator.lga.items() if l.ra is not None] or ['-']
     w_img = W.Dropdown(options=list(zip(names, range(len(images)))), value=0, description='image')
