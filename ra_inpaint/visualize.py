@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from .masks import BUCKETS, EVAL_BUCKETS, free_form_mask
 
 # %% auto #0
-__all__ = ['fill_one', 'region_maps', 'region_palette', 'region_colormap', 'plot_region_overview', 'plot_regions',
-           'plot_sk_weights', 'explorer_figure', 'explorer']
+__all__ = ['fill_one', 'region_maps', 'last_region_maps', 'region_palette', 'region_colormap', 'plot_region_overview',
+           'plot_regions', 'plot_sk_weights', 'explorer_figure', 'explorer']
 
 # %% ../nbs/13_visualize.ipynb #1dd03272
 @torch.no_grad()
@@ -38,13 +38,18 @@ def region_maps(generator, image, mask,
                ):
     "{layer: (rm_coarse (n,h,w), rm (n,h,w), sk_weights (2,c))} of one forward pass; rm entries None for CAM layers. With `with_fill`: (maps, pred, comp)."
     pred, comp = fill_one(generator, image, mask)  # eval mode, previous mode restored
+    out = last_region_maps(generator)
+    return (out, pred, comp) if with_fill else out
+
+def last_region_maps(generator, i: int = 0):  # i: which image of the last batch
+    "The maps `region_maps` returns, as the LGA layers kept them from the generator's last forward pass (any caller's)."
     out = {}
     for name, layer in generator.lga.items():
         ra = layer.ra
-        rmc = ra.last_rm_coarse[0].float().cpu() if ra is not None else None
-        rm = ra.last_rm[0].float().cpu() if ra is not None else None
-        out[name] = (rmc, rm, layer.last_sk_weights[0].float().cpu())
-    return (out, pred, comp) if with_fill else out
+        rmc = ra.last_rm_coarse[i].float().cpu() if ra is not None else None
+        rm = ra.last_rm[i].float().cpu() if ra is not None else None
+        out[name] = (rmc, rm, layer.last_sk_weights[i].float().cpu())
+    return out
 
 # %% ../nbs/13_visualize.ipynb #c5eb8fc8
 def region_palette(n: int) -> np.ndarray:  # (n,3) distinct colours
