@@ -1,6 +1,6 @@
 """CPU training speed of a small preset, before and after this project's CPU switches, side by side in one process.
 
-    python tools/cpu_bench.py DATA_FOLDER OUT.jsonl [--preset small64] [--threads 1] [--rounds 2]
+    python tools/cpu_bench.py DATA_FOLDER OUT.jsonl [--preset small128] [--threads 1] [--rounds 2]
 
 Each variant is `ra-inpaint bench --parts train` with config overrides; the variants run in turn, `--rounds` times
 (ABC ABC ...), so a load that drifts during the run hits them alike. Every result is appended as one JSON line
@@ -19,7 +19,7 @@ VARIANTS = {  # name: overrides of the preset (the preset itself is the last row
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('data'); ap.add_argument('out')
-    ap.add_argument('--preset', default='small64'); ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--preset', default="small128"); ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--rounds', type=int, default=2); ap.add_argument('--steps', type=int, default=20)
     ap.add_argument('--windows', type=int, default=3)
     a = ap.parse_args(argv)
