@@ -15,7 +15,7 @@ import torch
 from .core import PRESETS, preset, get_device
 from .masks import EVAL_BUCKETS, MaskFolder
 from .metrics import METRICS
-from .data import list_images, InpaintDataset
+from .data import list_images, InpaintDataset, square_crop_of
 
 # %% auto #0
 __all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'AblationTable', 'split_data',
@@ -81,7 +81,9 @@ def run_ablation(variants: dict,             # name -> RAConfig overrides (on to
                  device=None,
                  base: str = 'demo',         # preset the variants start from
                  base_overrides: dict | None = None,  # e.g. size, base_ch for a tiny run
-                 masks=None,                 # mask folder for training and evaluation; None: free-form masks
+                 masks=None,                 # mask folder (`MaskFolder`) for training and evaluation; None: free-form masks
+                 polarity: str = 'white_hole',  # of `masks`: 'white_hole' (NVIDIA) | 'black_hole' (e.g. QD-IMD)
+                 square_crop: bool | None = None,  # centre-square crop before training crops; None: as the source says (celeba:)
                  out=None,                   # per-variant training folders; None: a temporary folder
                  vgg=None,                   # Trainer's vgg: None (L1 + adversarial), 'local', 'auto', a path
                  inception=None, fid_weights=None,  # as in `evaluate`
@@ -95,25 +97,27 @@ def run_ablation(variants: dict,             # name -> RAConfig overrides (on to
     if (steps is None) == (seconds is None): raise ValueError('give exactly one budget: steps or seconds')
     dev = get_device(device)
     train_paths, eval_paths = split_data(data, eval_images)
+    square = square_crop_of(data) if square_crop is None else square_crop  # the paths alone no longer say it
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix='ablation-'))
     budget = f'{steps} steps' if steps is not None else f'{seconds:g} s'
     tab = AblationTable(title, '', paper=paper or {})
     for name, ov in variants.items():
         cfg = preset(base, **{**(base_overrides or {}), **ov, 'seed': seed})
-        mk = MaskFolder(masks, cfg.size) if masks is not None else None
-        ds = InpaintDataset(train_paths, cfg.size, masks=mk, train=True, seed=seed)
+        mk = MaskFolder(masks, cfg.size, polarity) if masks is not None else None
+        ds = InpaintDataset(train_paths, cfg.size, masks=mk, train=True, seed=seed, square_crop=square)
         tr = Trainer(cfg, ds, out/name.replace('=', ''), device=dev, vgg=vgg, progress=progress)
         h = tr.fit(max_steps=steps, max_seconds=seconds)
         tr.close()
         G = tr.generator.eval()
         t = evaluate(G, eval_paths, masks=masks, device=dev, seed=seed, progress=False, baselines=(),
-                     inception=inception, fid_weights=fid_weights, buckets=EVAL_BUCKETS, grid_k=0)
+                     inception=inception, fid_weights=fid_weights, buckets=EVAL_BUCKETS, grid_k=0, polarity=polarity)
         vals = {k: t.get('ours', t.pooled, k) for k in COLUMNS}
         if isinstance(vals['fid'], str): vals['fid'] = 'n/a (see notes)'  # the reason, once, in the notes
         tab.rows[name] = dict(**vals, steps=h['step'], seconds=round(h['seconds'], 1),
                               terms='+'.join(k for k in tr.terms if k not in ('total', 'd')))
     tab.budget = (f'{budget} at {cfg.size}² (base preset {base!r}, batch {cfg.batch_size}, base_ch {cfg.base_ch}), '
-                  f'seed {seed}, {len(train_paths)} training images, device {dev}')
+                  f'seed {seed}, {len(train_paths)} training images{" (centre square first)" if square else ""}, '
+                  f'masks {"from " + str(masks) + " (" + polarity + ")" if masks is not None else "free-form"}, device {dev}')
     tab.notes = [f'Ours: mean over {len(eval_paths)} held-out images x {len(EVAL_BUCKETS)} hole-ratio buckets '
                  f'(10-50%), scored on the composite; losses: {tab.rows[name]["terms"]}.',
                  "Paper columns: the paper's published numbers (256², trained to convergence), for reference only."]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .core import RAConfig
 
@@ -46,14 +47,20 @@ def raw_pad(rate:int) -> tuple:
     return (rate // 2, rate - rate // 2)
 
 # %% ../nbs/06_cam.ipynb #60b45aec
+def _paste_block(unit:torch.Tensor, raw:torch.Tensor, keys:torch.Tensor, queries:torch.Tensor, scale:float) -> torch.Tensor:
+    "The raw-patch mix each of `queries` pastes: softmax over the valid patches `keys` of the cosine scores, (P, L)."
+    s = unit[:, keys].T @ unit[:, queries]                           # (valid patches, queries) cosine scores
+    return raw[:, keys] @ (s * scale).softmax(0)
+
 def contextual_attention(x:torch.Tensor,        # (B,C,H,W) features; foreground and background at once
                          mask:torch.Tensor,     # (B,1,H,W) 1 = hole, same resolution as `x`
                          ksize:int=3,           # matching patch size (Yu: 3)
                          rate:int=2,            # match on a map downsampled by this (Yu: 2)
                          softmax_scale:float=10., # λ, softmax temperature (Yu: 10)
                          eps:float=1e-4,        # floor of the patch norms (Yu's)
+                         max_scores:int|None=2**24, # scores per block of queries (recomputed in backward); None: one block per sample, kept
                         ) -> torch.Tensor:      # (B,C,H,W): attention result in holes, input elsewhere
-    "Yu et al.'s contextual attention: fill holes with softmax-weighted known patches (cosine matching)."
+    "Yu et al.'s contextual attention: fill holes with softmax-weighted known patches (cosine matching), in bounded memory."
     B, C, H, W = x.shape
     if mask.shape != (B, 1, H, W):
         raise ValueError(f"mask must have shape {(B, 1, H, W)} (1 = hole, at the features' resolution), got {tuple(mask.shape)}")
@@ -61,21 +68,29 @@ def contextual_attention(x:torch.Tensor,        # (B,C,H,W) features; foreground
         raise ValueError(f"feature map {H}x{W} is not divisible by cam_rate={rate}")
     hole = (mask > 0).to(x.dtype)
     valid = valid_patches(hole, ksize, rate)                         # (B, N) usable background patches
-    has_bg = valid.any(1)                                            # a 100 % hole has nothing to copy
-    valid = valid | ~has_bg[:, None]                                 # keeps the softmax finite there; discarded below
+    K, S, pad = (2 * rate, rate, raw_pad(rate)) if rate > 1 else (ksize, 1, same_pad(ksize))
+    need = F.max_pool2d(F.pad(hole, pad * 2), K, stride=S).flatten(1) > 0  # (B, N) queries whose raw patch touches the hole
     xd = F.avg_pool2d(x, rate) if rate > 1 else x
     cols = patch_cols(xd, ksize, pad=same_pad(ksize))                # (B, C*k*k, N)
     unit = cols / cols.norm(dim=1, keepdim=True).clamp_min(eps)
-    scores = unit.transpose(1, 2) @ unit                             # (B, N background, N foreground)
-    attn = (scores * softmax_scale).masked_fill(~valid[:, :, None], float('-inf')).softmax(1)
-    K, S, pad = (2 * rate, rate, raw_pad(rate)) if rate > 1 else (ksize, 1, same_pad(ksize))
     raw = patch_cols(x, K, S, pad)                                   # (B, C*K*K, N) the patches to paste
+    recompute = max_scores is not None and torch.is_grad_enabled() and x.requires_grad
+    mixes = []
+    for b in range(B):                                               # each sample has its own valid patches and queries
+        keys, queries = valid[b].nonzero()[:, 0], need[b].nonzero()[:, 0]
+        mix = raw.new_zeros(raw.shape[1:])                           # (P, N): a query that pastes nothing into the hole stays 0
+        if len(keys) and len(queries):                               # no valid patch (100 % hole) or no hole: nothing to paste
+            L = len(queries) if max_scores is None else max(1, max_scores // len(keys))
+            def block(q): return (checkpoint(_paste_block, unit[b], raw[b], keys, q, softmax_scale, use_reentrant=False,
+                                             preserve_rng_state=False) if recompute else _paste_block(unit[b], raw[b], keys, q, softmax_scale))
+            mix = mix.index_copy(1, queries, torch.cat([block(queries[i:i + L]) for i in range(0, len(queries), L)], 1))
+        mixes.append(mix)
     size = (H + sum(pad), W + sum(pad))
-    pasted = F.fold(raw @ attn, size, K, stride=S)                   # every foreground position pastes its mix
+    pasted = F.fold(torch.stack(mixes), size, K, stride=S)           # every query pastes its mix
     count = F.fold(torch.ones_like(raw[:1, :K * K]), size, K, stride=S)  # patches covering each pixel
     att = (pasted / count)[..., pad[0]:pad[0] + H, pad[0]:pad[0] + W]
     y = x * (1 - mask) + att * mask
-    return torch.where(has_bg[:, None, None, None], y, x)
+    return torch.where(valid.any(1)[:, None, None, None], y, x)     # a 100 % hole has nothing to copy: input back
 
 # %% ../nbs/06_cam.ipynb #e49534f0
 class ContextualAttention(nn.Module):
@@ -83,13 +98,16 @@ class ContextualAttention(nn.Module):
     def __init__(self,
                  ch:int,                 # channels of x (no weights depend on it; same signature as RA)
                  cfg:RAConfig|None=None, # reads cam_ksize, cam_rate, cam_softmax_scale
+                 max_scores:int|None=2**24, # scores per block of queries, recomputed in backward (None: unbounded)
                 ):
         super().__init__()
         cfg = cfg or RAConfig()
         self.ch, self.ksize, self.rate, self.softmax_scale = ch, cfg.cam_ksize, cfg.cam_rate, cfg.cam_softmax_scale
+        self.max_scores = max_scores
 
     def forward(self, x:torch.Tensor, mask:torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.ch: raise ValueError(f"expected {self.ch} channels, got {x.shape[1]}")
-        return contextual_attention(x, mask, self.ksize, self.rate, self.softmax_scale)
+        return contextual_attention(x, mask, self.ksize, self.rate, self.softmax_scale, max_scores=self.max_scores)
 
-    def extra_repr(self): return f"ch={self.ch}, ksize={self.ksize}, rate={self.rate}, softmax_scale={self.softmax_scale}"
+    def extra_repr(self): return (f"ch={self.ch}, ksize={self.ksize}, rate={self.rate}, softmax_scale={self.softmax_scale}, "
+                                  f"max_scores={self.max_scores}")

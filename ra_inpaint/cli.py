@@ -172,8 +172,8 @@ def warm_start(tr, src) -> str:
 
 # %% ../nbs/15_cli.ipynb #1717233b
 def train(data, out=None, masks=None, config=None, preset_name='paper', resume=False, steps=None, minutes=None,
-          no_perceptual=False, device=None, progress=True, init_generator=None, **overrides) -> dict:
-    "Train on `data` (folder, .flist, celeba:/places2:/paris:PATH) with masks from `masks` or the generator."
+          no_perceptual=False, device=None, progress=True, init_generator=None, polarity='white_hole', **overrides) -> dict:
+    "Train on `data` (folder, .flist, celeba:/places2:/paris:PATH) with masks from `masks` (of `polarity`) or the generator."
     from ra_inpaint.data import InpaintDataset
     from ra_inpaint.masks import MaskFolder
     from ra_inpaint.train import Trainer
@@ -182,7 +182,7 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
     if no_perceptual: upd |= dict(w_perceptual=0., w_style=0.)
     if upd: cfg = RAConfig(**(config_to_dict(cfg) | upd))
     out = Path(out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
-    mask_src = MaskFolder(masks, cfg.size) if masks else None
+    mask_src = MaskFolder(masks, cfg.size, polarity) if masks else None  # black_hole: e.g. QD-IMD, 0 = hole
     ds = InpaintDataset(data, cfg.size, masks=mask_src, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=progress)
     tr = Trainer(cfg, ds, out, device=device, vgg='auto', require_vgg=cfg.use_perceptual, resume=resume, progress=progress)
     if init_generator and tr.resumed_from is None: warm_start(tr, init_generator)
@@ -202,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train on an image folder, .flist or dataset preset', formatter_class=fmt)
     t.add_argument('--data', required=True, help='folder | file.flist | celeba:PATH | places2:PATH | paris:PATH')
     t.add_argument('--masks', help='folder of mask PNGs (white = hole); default: the free-form mask generator')
+    t.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'],
+                   help='mask polarity of --masks (black_hole: black = hole, e.g. QD-IMD)')
     t.add_argument('--config', help='config file (.json/.yaml); keys of RAConfig, optional "preset:"')
     t.add_argument('--preset', default='paper', help='named preset when no --config: ' + ', '.join(__import__('ra_inpaint.core').core.PRESETS))
     t.add_argument('--out', help='output folder (default runs/train-<timestamp>)')
@@ -277,7 +279,8 @@ def main(argv=None) -> int:
             print_demo(r)
         elif args.command == 'train':
             r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
-                      args.no_perceptual, args.device, init_generator=args.init_generator, batch_size=args.batch_size, compile=args.compile)
+                      args.no_perceptual, args.device, init_generator=args.init_generator, polarity=args.polarity,
+                      batch_size=args.batch_size, compile=args.compile)
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
             ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite)

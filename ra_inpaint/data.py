@@ -18,8 +18,8 @@ from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
 
 # %% auto #0
-__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES', 'list_images', 'center_square',
-           'eval_transform', 'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
+__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES', 'square_crop_of', 'list_images',
+           'center_square', 'eval_transform', 'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
 
 # %% ../nbs/02_data.ipynb #e2219b37
 SPLITS = ('train', 'val', 'test')
@@ -93,6 +93,10 @@ def _preset_of(src) -> tuple[str | None, str]:
         if name.lower() in DATA_PRESETS: return name.lower(), rest
     return None, str(src)
 
+def square_crop_of(src) -> bool:
+    "Whether a source's images are cut to their centred square first: CelebA's 178×218 faces (EdgeConnect, MEDFE)."
+    return _preset_of(src)[0] == 'celeba'
+
 def list_images(src,                # folder | .flist file | 'celeba:PATH' | 'places2:PATH' | 'paris:PATH'
                 split: str = 'train',  # 'train' | 'val' | 'test' (used by the presets; a folder or list is taken as is)
                ) -> list[Path]:
@@ -129,9 +133,10 @@ def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
 MIN_SCALE = 0.8  # the smallest training crop, as a share of the short side
 
 def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_scale: float = MIN_SCALE) -> torch.Tensor:
-    "Random square crop (side in [min_scale, 1] × short side), resized to `size`, random horizontal flip."
+    "Random square crop (side in [min_scale, 1] × short side, and at least `size` if the image has it), resized to `size`, random horizontal flip."
     h, w = img.shape[-2:]; m = min(h, w)
-    s = int(rng.integers(max(1, math.ceil(min_scale * m)), m + 1))
+    lo = max(1, math.ceil(min_scale * m), size if m >= size else 1)  # an image large enough: no crop is upscaled
+    s = int(rng.integers(lo, m + 1))
     t, l = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
     img = _resize(img[..., t:t + s, l:l + s], size, size)
     return img.flip(-1) if rng.random() < 0.5 else img
@@ -146,7 +151,7 @@ class InpaintDataset(Dataset):
                  train: bool = True,     # random crop + flip + random mask; False: center crop + mask i
                  seed: int = 0,          # all randomness is a function of (seed, epoch, index)
                  split: str = 'train',   # split of a preset source
-                 square_crop: bool | None = None,  # center-square crop first; None: only for celeba: sources
+                 square_crop: bool | None = None,  # center-square crop first; None: `square_crop_of(src)` (celeba: sources; a list: no)
                  cache: bool = False,    # decode every image once now and keep it as uint8, shrunk to what a crop can use
                  progress: bool = True,  # a progress bar while caching
                 ):
@@ -159,7 +164,7 @@ class InpaintDataset(Dataset):
         self.size, self.train, self.seed, self.split, self.epoch = size, train, seed, split, 0
         self.masks = masks if masks is not None else MaskGenerator(size, seed=seed)
         if len(self.masks) == 0: raise ValueError("InpaintDataset: the mask source is empty")
-        self.square_crop = (_preset_of(src_or_paths)[0] == 'celeba') if square_crop is None else square_crop
+        self.square_crop = square_crop_of(src_or_paths) if square_crop is None else square_crop
         self.skipped, self._warned_small = set(), set()
         self._cache = self._fill_cache(progress) if cache else None
 

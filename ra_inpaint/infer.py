@@ -45,8 +45,9 @@ def fill(generator, images, masks, size: int | None = None) -> list[torch.Tensor
 
 # %% ../nbs/11b_infer.ipynb #59810142
 def read_mask(path, hw) -> torch.Tensor:
-    "Read a mask file (white = hole) as `(1,1,H,W)` {0,1}, resized to `hw` with a warning when it differs."
-    a = load_image(path).mean(0, keepdim=True)[None]
+    "Read a mask file (white = hole; a 0/1 file: 1 = hole) as `(1,1,H,W)` {0,1}, resized to `hw` with a warning when it differs."
+    from ra_inpaint.masks import mask_gray
+    a = torch.from_numpy(mask_gray(path))[None, None]  # the masks chapter's reading: a 0/1 file is 0/255
     m = (a >= 0.5).float()  # the same threshold as masks.load_mask
     if tuple(m.shape[-2:]) != tuple(hw):
         warnings.warn(f"mask {path} is {m.shape[-1]}x{m.shape[-2]} but the image is {hw[1]}x{hw[0]}: resized (nearest)")

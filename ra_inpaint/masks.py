@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw
 from .core import IMG_EXTS, ImageLoadError, read_array, image_files
 
 # %% auto #0
-__all__ = ['BUCKETS', 'EVAL_BUCKETS', 'POLARITIES', 'hole_ratio', 'bucket_of', 'free_form_mask', 'MaskGenerator', 'load_mask',
-           'MaskFolder']
+__all__ = ['BUCKETS', 'EVAL_BUCKETS', 'POLARITIES', 'hole_ratio', 'bucket_of', 'free_form_mask', 'MaskGenerator', 'mask_gray',
+           'load_mask', 'MaskFolder']
 
 # %% ../nbs/01_masks.ipynb #1b06bd17
 BUCKETS = {'0-10': (0.0, 0.1), '10-20': (0.1, 0.2), '20-30': (0.2, 0.3),
@@ -143,9 +143,11 @@ class MaskGenerator:
 # %% ../nbs/01_masks.ipynb #d09e173f
 POLARITIES = ('white_hole', 'black_hole')
 
-def _read_gray(path: Path) -> np.ndarray:
-    "HxW float gray level in [0,1] of any image file; `ImageLoadError` naming the file if unreadable."
-    return read_array(path, 'mask')[..., :3].mean(-1)  # read as images are: EXIF rotation, every decoder error named
+def mask_gray(path) -> np.ndarray:
+    "HxW float gray level in [0,1] of a mask file, a 0/1 file read as 0/255; `ImageLoadError` naming the file if unreadable."
+    a = read_array(path, 'mask')[..., :3]  # read as images are: EXIF rotation, every decoder error named
+    if np.isclose(a.max(), 1 / 255, rtol=1e-4, atol=0): a = a * 255  # 8-bit, largest value 1: a 0/1 mask, 1 = white
+    return a.mean(-1)
 
 def _binarize(gray: np.ndarray, polarity: str) -> np.ndarray:
     "Bool hole map: threshold the gray level at 0.5, then apply the polarity."
@@ -164,7 +166,7 @@ def load_mask(path,                        # mask image file
              ) -> torch.Tensor:
     "Read a mask file as a `(1,H,W)` float tensor in {0,1}, 1 = hole."
     path = Path(path)
-    m = _binarize(_read_gray(path), polarity)
+    m = _binarize(mask_gray(path), polarity)
     if size is not None and m.shape != (size, size):
         if warn_resize: warnings.warn(f"mask {path} is {m.shape[1]}x{m.shape[0]}, resized (nearest) to {size}x{size}")
         m = _resize_nearest(m, size)

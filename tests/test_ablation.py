@@ -39,3 +39,62 @@ def test_tables_shape_and_determinism(small):
 
 def test_budget_required(small):
     with pytest.raises(ValueError): run_ablation(TABLE3_VARIANTS, small, eval_images=2)
+
+
+def _fake_celeba(root):
+    "A tiny CelebA layout: 178x218 frames, red only outside the centred 178x178 square (rows 20-197)."
+    import numpy as np
+    from PIL import Image
+    (root/'img_align_celeba').mkdir(parents=True)
+    for i in range(1, 7):
+        a = np.random.default_rng(i).integers(0, 256, (218, 178, 3), dtype=np.uint8)
+        a[..., 0] = 0; a[:20, :, 0] = a[198:, :, 0] = 255
+        Image.fromarray(a).save(root/'img_align_celeba'/f'{i:06d}.png')
+    (root/'list_eval_partition.txt').write_text(''.join(f'{i:06d}.png {0 if i <= 4 else 2}\n' for i in range(1, 7)))
+    return f'celeba:{root}'
+
+
+def _spy_trainer(monkeypatch):
+    "Let Trainer run as usual but keep every training set handed to it."
+    import ra_inpaint.train as train_mod
+    seen = []
+    class Spy(train_mod.Trainer):
+        def __init__(self, cfg, ds, *a, **k):
+            seen.append(ds); super().__init__(cfg, ds, *a, **k)
+    monkeypatch.setattr(train_mod, 'Trainer', Spy)
+    return seen
+
+
+def test_celeba_keeps_its_square_crop(tmp_path, monkeypatch):
+    "Paths from split_data lose the celeba: source; run_ablation must still cut the centre square before cropping."
+    src = _fake_celeba(tmp_path/'celeba')
+    seen = _spy_trainer(monkeypatch)
+    tab = run_ablation({'n=8': TABLE3_VARIANTS['n=8']}, src, **(TINY | dict(steps=1)))
+    ds, = seen
+    assert ds.square_crop is True and len(ds) == 4        # the 4 train-split faces
+    red = []
+    for e in range(3):
+        ds.set_epoch(e)
+        red += [ds[i]['image'][0].max().item() for i in range(len(ds))]
+    assert max(red) == 0, red                             # no crop reaches the frame outside the square
+    assert 'centre square first' in tab.budget
+    # a folder is not CelebA: no square crop, unless asked for
+    run_ablation({'n=8': TABLE3_VARIANTS['n=8']}, tmp_path/'celeba'/'img_align_celeba', **(TINY | dict(steps=1)))
+    run_ablation({'n=8': TABLE3_VARIANTS['n=8']}, tmp_path/'celeba'/'img_align_celeba', square_crop=True, **(TINY | dict(steps=1)))
+    assert [d.square_crop for d in seen[1:]] == [False, True]
+
+
+def test_mask_folder_and_polarity(small, tmp_path, monkeypatch):
+    "masks= trains and evaluates on a MaskFolder, with its polarity (a black-hole set such as QD-IMD)."
+    import numpy as np
+    from PIL import Image
+    (tmp_path/'m').mkdir()
+    for i, h in enumerate((10, 16, 22, 29)):               # black = hole: 16, 25, 34, 45 % (44 % at 32²), one per Table-1 bucket
+        m = np.full((64, 64), 255, np.uint8); m[8:8 + h] = 0
+        Image.fromarray(m).save(tmp_path/'m'/f'{i}.png')
+    seen = _spy_trainer(monkeypatch)
+    tab = run_ablation({'n=8': TABLE3_VARIANTS['n=8']}, small, masks=tmp_path/'m', polarity='black_hole', **(TINY | dict(steps=1)))
+    mk = seen[0].masks
+    assert mk.polarity == 'black_hole' and len(mk) == 4
+    assert [round(mk[i].mean().item(), 2) for i in range(4)] == [0.16, 0.25, 0.34, 0.44]  # at 32²: the black rows are the hole
+    assert 'black_hole' in tab.budget

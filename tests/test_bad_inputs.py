@@ -155,6 +155,28 @@ def test_mask_inverted_or_empty_polarity_warns(tmp_path, value, msg):
     with pytest.warns(UserWarning, match=msg): infer.read_mask(p, (8, 8))
     with pytest.warns(UserWarning, match='inverted polarity'): load_mask(p)
 
+@pytest.mark.parametrize('mode', ['L', 'RGB'])
+def test_mask_zero_one_png_reads_as_its_0_255_twin(tmp_path, mode):
+    "A 0/1 mask (numpy's bool array saved as 8-bit PNG) is 1 = hole in every reader, exactly like the 0/255 file."
+    from ra_inpaint.masks import MaskFolder
+    hole = np.zeros((24, 20), np.uint8); hole[4:15, 3:12] = 1
+    a01, a255 = (np.dstack([hole] * 3), np.dstack([hole * 255] * 3)) if mode == 'RGB' else (hole, hole * 255)
+    (tmp_path/'01').mkdir(); (tmp_path/'0255').mkdir()
+    p01, p255 = _mask_png(tmp_path/'01'/'m.png', a01), _mask_png(tmp_path/'0255'/'m.png', a255)
+    want = torch.from_numpy(hole).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')                   # no "no hole pixel" / "inverted polarity" warning either
+        assert torch.equal(infer.read_mask(p01, (24, 20)), infer.read_mask(p255, (24, 20)))
+        assert torch.equal(infer.read_mask(p01, (24, 20))[0, 0], want)
+        assert torch.equal(load_mask(p01), load_mask(p255)) and torch.equal(load_mask(p01)[0], want)
+        assert torch.equal(load_mask(p01, polarity='black_hole'), load_mask(p255, polarity='black_hole'))
+        assert torch.equal(MaskFolder(tmp_path/'01', 16)[0], MaskFolder(tmp_path/'0255', 16)[0])
+        assert MaskFolder(tmp_path/'01', 24, ratio=(0.1, 0.3)).files == [p01]  # 99/480 = 0.21: bucketed as a real hole
+    # only a largest value of exactly 1 means 0/1: a dark mask with values 0/2 still has no hole pixel
+    p2 = _mask_png(tmp_path/'dark.png', np.pad(np.full((4, 4), 2), 2))
+    with pytest.warns(UserWarning, match='no hole'): assert infer.read_mask(p2, (8, 8)).sum() == 0
+    with pytest.warns(UserWarning, match='inverted polarity'): assert load_mask(p2).sum() == 0
+
 def test_mask_empty_output_equals_input():
     g = InpaintGenerator(tiny()).eval()
     x = torch.rand(3, 45, 37)
@@ -371,9 +393,16 @@ def test_fault_second_ctrl_c_interrupts_previous_checkpoint_intact(img_dir, tmp_
             if self.calls == 3: os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGINT)
             return self.inner(*a, **k)
     tr.loss_fn = TwoSigints(tr.loss_fn, 3, signal.SIGINT)
-    with pytest.raises(KeyboardInterrupt): tr.fit(max_steps=10)
+    # the handler before fit is whatever started the suite (SIG_IGN in a background job, Python's default in a
+    # terminal): install a known one, so that "restored" is checked the same way however pytest was started
+    def mine(sig, frame): raise KeyboardInterrupt
+    start = signal.signal(signal.SIGINT, mine)
+    try:
+        with pytest.raises(KeyboardInterrupt): tr.fit(max_steps=10)
+        assert signal.getsignal(signal.SIGINT) is mine  # fit put back the handler it found
+    finally: signal.signal(signal.SIGINT, start)
     assert load_checkpoint(tmp_path/'last.pt')['step'] == 2
-    assert not list(tmp_path.glob('.*.tmp')) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not list(tmp_path.glob('.*.tmp'))
 
 def _failing_save(exc, nbytes=1000):
     "A torch.save that writes `nbytes` of garbage to the target, then raises `exc` (a kill or a full disk mid-write)."

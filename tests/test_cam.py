@@ -171,3 +171,74 @@ def test_copies_the_best_match_raw():
     x[..., 4, 4] = 3 * x[..., 0, 0]
     y = contextual_attention(x, m, ksize=1, rate=1, softmax_scale=1000.)
     torch.testing.assert_close(y[..., 4, 4], x[..., 0, 0])
+
+
+def cam_dense(x, mask, ksize=3, rate=2, scale=10., eps=1e-4):
+    "The first, dense formulation (all B·N² scores at once): the reference the blocked version must match."
+    from ra_inpaint.cam import patch_cols, same_pad, raw_pad
+    B, C, H, W = x.shape
+    hole = (mask > 0).to(x.dtype)
+    valid = valid_patches(hole, ksize, rate)
+    has_bg = valid.any(1)
+    valid = valid | ~has_bg[:, None]
+    xd = F.avg_pool2d(x, rate) if rate > 1 else x
+    cols = patch_cols(xd, ksize, pad=same_pad(ksize))
+    unit = cols / cols.norm(dim=1, keepdim=True).clamp_min(eps)
+    attn = (unit.transpose(1, 2) @ unit * scale).masked_fill(~valid[:, :, None], float('-inf')).softmax(1)
+    K, S, pad = (2 * rate, rate, raw_pad(rate)) if rate > 1 else (ksize, 1, same_pad(ksize))
+    raw = patch_cols(x, K, S, pad)
+    size = (H + sum(pad), W + sum(pad))
+    pasted = F.fold(raw @ attn, size, K, stride=S)
+    count = F.fold(torch.ones_like(raw[:1, :K * K]), size, K, stride=S)
+    att = (pasted / count)[..., pad[0]:pad[0] + H, pad[0]:pad[0] + W]
+    return torch.where(has_bg[:, None, None, None], x * (1 - mask) + att * mask, x)
+
+
+@pytest.mark.parametrize('rate,ksize', [(1, 3), (2, 3), (2, 1), (3, 3), (2, 5)])
+@pytest.mark.parametrize('max_scores', [None, 1, 16, 2**24])
+def test_blocked_matches_dense_forward_and_gradients(rate, ksize, max_scores):
+    g = torch.Generator().manual_seed(10 * rate + ksize)
+    S = 6 * rate
+    x = torch.randn(4, 5, S, S, generator=g, requires_grad=True)
+    m = (torch.rand(4, 1, S, S, generator=g) < 0.3).float()
+    m[1] = 1                                   # 100 % hole
+    m[2] = 0; m[2, :, -2:, -2:] = 1            # a small hole in a corner
+    m[3] = 0                                   # no hole
+    w = torch.randn(4, 5, S, S, generator=g)
+    ref = cam_dense(x, m, ksize, rate)
+    g_ref, = torch.autograd.grad((ref * w).sum(), x)
+    y = contextual_attention(x, m, ksize, rate, max_scores=max_scores)
+    g_y, = torch.autograd.grad((y * w).sum(), x)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(g_y, g_ref, atol=1e-5, rtol=1e-5)
+
+
+class _LargestTensor(torch.utils._python_dispatch.TorchDispatchMode):
+    "Records the largest tensor any op produces (forward and backward)."
+    largest = 0
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor): self.largest = max(self.largest, t.numel())
+        return out
+
+
+def test_memory_bounded_no_n_squared_tensor():
+    "rate 1 on a 64² map: N = 4096, N² = 16.8 M scores; no tensor of forward or backward may come near that."
+    torch.manual_seed(5)
+    x = torch.randn(1, 4, 64, 64, requires_grad=True)
+    m = torch.zeros(1, 1, 64, 64); m[..., 16:48, 16:48] = 1
+    N = 64 * 64
+    with _LargestTensor() as rec:
+        contextual_attention(x, m, 3, 1, max_scores=2**14).square().sum().backward()
+    assert rec.largest <= 4 * 9 * N, rec.largest          # the unfolded patches (C·k²·N) are the largest tensors
+    assert x.grad.abs().sum() > 0
+
+
+def test_module_passes_max_scores():
+    cam = ContextualAttention(4, RAConfig(size=64), max_scores=32)
+    assert cam.max_scores == 32 and 'max_scores=32' in repr(cam)
+    torch.manual_seed(6)
+    x = torch.randn(2, 4, 16, 16)
+    m = torch.zeros(2, 1, 16, 16); m[..., 4:10, 6:12] = 1
+    torch.testing.assert_close(cam(x, m), cam_dense(x, m), atol=1e-5, rtol=1e-5)

@@ -228,3 +228,24 @@ def test_eval_convention_flag(ckpt, tmp_path, monkeypatch):
     args = ['eval', '--checkpoint', str(ckpt), '--data', str(tmp_path/'imgs'), '--max-images', '1', '--device', 'cpu', '--baselines']
     assert cli.main(args + ['--out', str(tmp_path/'a'), '--convention', 'ctsdg', '--quantize', 'none']) == 0
     assert cli.main(args + ['--out', str(tmp_path/'b'), '--convention', 'edgeconnect']) == 2
+
+def test_train_polarity_flag_reaches_the_mask_folder(tmp_path, monkeypatch):
+    "--polarity black_hole: a QD-IMD-style folder (black = hole) trains with its holes, not their complement."
+    (tmp_path/'imgs').mkdir(); (tmp_path/'masks').mkdir()
+    for i in range(2): _img(tmp_path/'imgs'/f'{i}.png', 80, 70, seed=i)
+    m = np.full((64, 64), 255, np.uint8); m[16:40, 8:56] = 0                 # black hole: 24 x 48 of 64 x 64
+    Image.fromarray(m).save(tmp_path/'masks'/'0.png')
+    seen = []
+    class Stub:  # the Trainer, reduced to what cli.train needs: the dataset it was given is all this test reads
+        def __init__(self, cfg, ds, out, **k): seen.append(ds); self.resumed_from, self.info = None, {}
+        def fit(self, **k): return dict(step=0)
+    import ra_inpaint.train as train_mod
+    monkeypatch.setattr(train_mod, 'Trainer', Stub)
+    base = ['train', '--data', str(tmp_path/'imgs'), '--masks', str(tmp_path/'masks'), '--preset', 'demo', '--out', str(tmp_path/'r')]
+    assert cli.main(base + ['--polarity', 'black_hole']) == 0
+    assert cli.main(base[:-1] + [str(tmp_path/'r2')]) == 0                      # default: white = hole
+    black, white = seen
+    assert black.masks.polarity == 'black_hole' and white.masks.polarity == 'white_hole'
+    assert black.masks[0].mean().item() == pytest.approx(24 * 48 / 64**2)
+    assert torch.equal(black.masks[0], 1 - white.masks[0])
+    with pytest.raises(SystemExit): cli._parser().parse_args(['train', '--data', 'x', '--polarity', 'white'])

@@ -271,3 +271,33 @@ def test_demo_images_missing(monkeypatch):
     import ra_inpaint.data as data
     monkeypatch.setattr(data, 'DEMO_IMAGES', data.DEMO_IMAGES + ('not_shipped.png',))
     with pytest.raises(FileNotFoundError, match='not_shipped.png'): data.demo_images()
+
+
+def _crop_side(y, x, size):
+    "The side of the square crop of `x` that, resized to `size` and maybe flipped, gives `y` (None if none does)."
+    for s in range(min(x.shape[-2:]), 0, -1):
+        for t in range(0, x.shape[-2] - s + 1):
+            for l in range(0, x.shape[-1] - s + 1):
+                c = x[:, t:t + s, l:l + s]
+                if s != size: c = torch.nn.functional.interpolate(c[None], size=(size, size), mode='bilinear', antialias=True)[0]
+                if torch.allclose(y, c, atol=1e-5) or torch.allclose(y, c.flip(-1), atol=1e-5): return s
+        if s < size * 0.7: return None
+
+
+def test_train_transform_never_upscales_a_large_enough_image():
+    "Short side >= size: the crop side is at least `size` (0.8 x short side would be below it); smaller images keep 0.8-1."
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 22, 26, generator=g)                  # 0.8 x 22 = 17.6: crops of 18 or 19 would be upscaled to 20
+    sides = [_crop_side(train_transform(x, 20, np.random.default_rng(i)), x, 20) for i in range(12)]
+    assert all(s is not None and 20 <= s <= 22 for s in sides), sides
+    small = torch.rand(3, 15, 18, generator=g)              # smaller than size: upscaled anyway, the 0.8-1 rule stays
+    sides = [_crop_side(train_transform(small, 20, np.random.default_rng(i)), small, 20) for i in range(8)]
+    assert all(s is not None and 12 <= s <= 15 for s in sides) and min(sides) < 15, sides
+
+
+def test_train_transform_source_of_model_size_used_whole():
+    "A 256² source (Places2) at size 256: the image itself or its mirror, never a resized crop."
+    x = torch.rand(3, 256, 256, generator=torch.Generator().manual_seed(1))
+    outs = [train_transform(x, 256, np.random.default_rng(i)) for i in range(16)]
+    assert all(torch.equal(o, x) or torch.equal(o, x.flip(-1)) for o in outs)
+    assert any(torch.equal(o, x) for o in outs) and any(torch.equal(o, x.flip(-1)) for o in outs)
