@@ -289,10 +289,10 @@ def _setup_vgg(self: Trainer, vgg, require: bool):
     cfg, why = self.cfg, None
     if not cfg.use_perceptual: why = 'w_perceptual = w_style = 0 in the config'
     elif vgg is None: why = 'no VGG16 given (vgg=None)'
-    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, VGGFeatures) else VGGFeatures(vgg)
+    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, VGGFeatures) else VGGFeatures(vgg, input=cfg.vgg_input)
     else:
         try: feats = VGGFeatures(load_vgg16(cfg.vgg_weights, allow_download=vgg == 'auto') if vgg in ('auto', 'local')
-                                 else load_vgg16(vgg))
+                                 else load_vgg16(vgg), input=cfg.vgg_input)
         except WeightsNotFoundError as e:
             if require: raise
             why = f"VGG16 ImageNet weights not found ({e})"
