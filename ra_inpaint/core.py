@@ -42,6 +42,7 @@ class RAConfig:
     attention: str = 'ra'         # global branch of LGA: 'ra' (ours) | 'cam' (Exp 2-3)
     n_regions: int = 16           # n, rows of the learnable region dictionary (Table 3: 8/16/32)
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
+    rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L
