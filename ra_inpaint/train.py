@@ -28,10 +28,10 @@ from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
+__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTED_TERMS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
            'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CheckpointError',
            'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog', 'read_log',
-           'plot_losses', 'sample_grid', 'Trainer']
+           'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
     return ck
 
 # %% ../nbs/11_train.ipynb #0ee95a82
-LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', 'bad', 'images_per_s', 'time')
+WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv')  # weight × term, as GeneratorLoss returns them
+LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', *WEIGHTED_TERMS, 'bad', 'images_per_s', 'time')
 
 class CSVLog:
     "Append-only CSV of per-step losses; on resume, rows past the checkpoint's step are dropped first."
@@ -207,6 +208,39 @@ def plot_losses(log, path, window: int = 20) -> Path:
             w = min(window, len(y)); ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, 'valid'), lw=1.5)
         ax.set_title('D (RaLSGAN)' if k == 'd' else f'G {k}', fontsize=9); ax.set_xlabel('step', fontsize=8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
+    return Path(path)
+
+# %% ../nbs/11_train.ipynb #b836fa4a
+def loss_shares(log, window: int = 20) -> tuple[np.ndarray, dict]:
+    "Steps and, per weighted term present in the log, its share of their sum (running means over `window` steps)."
+    d = read_log(log) if not isinstance(log, dict) else log
+    keys = [k for k in WEIGHTED_TERMS if k in d and np.isfinite(d[k]).any()]
+    if not keys: return np.zeros(0), {}
+    ok = np.all([np.isfinite(d[k]) for k in keys], 0)
+    if 'bad' in d: ok &= d['bad'] != 1
+    if not ok.any(): return np.zeros(0), {}
+    w = min(window, int(ok.sum())) or 1
+    mean = {k: np.convolve(d[k][ok], np.ones(w) / w, 'valid') for k in keys}
+    tot = np.sum(list(mean.values()), 0)
+    tot = np.where(tot > 0, tot, np.nan)
+    return d['step'][ok][w - 1:], {k: v / tot for k, v in mean.items()}
+
+def plot_loss_shares(log, path, window: int = 20) -> Path:
+    "Each weighted loss term's share of the generator's objective against the step (stacked), saved as a PNG."
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    steps, shares = loss_shares(log, window)
+    fig = Figure(figsize=(4.2, 2.4), dpi=60); FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if shares:
+        last = {k: v[np.isfinite(v)][-1] if np.isfinite(v).any() else np.nan for k, v in shares.items()}
+        ax.stackplot(steps, *shares.values(), labels=[f"{k[2:]} {100 * last[k]:.0f} %" for k in shares], alpha=.85)
+        ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1, .5), frameon=False)
+    else: ax.text(.5, .5, 'no weighted terms in this log', ha='center', va='center', fontsize=8, transform=ax.transAxes)
+    ax.set_ylim(0, 1); ax.set_xlabel('step', fontsize=8); ax.tick_params(labelsize=7)
+    ax.set_title(f'share of the G objective (mean of {window} steps)', fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
     return Path(path)
@@ -280,7 +314,8 @@ class Trainer:
     @property
     def terms(self) -> list[str]:
         "The loss terms logged each step."
-        return ['total', 'l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv', 'd']
+        terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv']
+        return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms]
 
 # %% ../nbs/11_train.ipynb #654211d3
 @patch

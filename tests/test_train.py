@@ -180,7 +180,7 @@ def test_missing_vgg_weights(img_dir, tmp_path, monkeypatch):
         quiet()
         tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/'b', vgg='auto', require_vgg=False, progress=False)
     assert tr.info['perceptual_enabled'] is False and 'nope' in tr.info['perceptual_reason']
-    assert tr.terms == ['total', 'l1', 'adv', 'd']
+    assert tr.terms == ['total', 'l1', 'adv', 'd', 'w_l1', 'w_adv']
 
 def test_sampler_shards_ranks_without_overlap():
     s = [ResumableBatchSampler(10, 5, seed=3, rank=r, world_size=2) for r in range(2)]
@@ -316,3 +316,39 @@ def test_worker_error_reaches_the_caller_as_one_line(tmp_path):
     tr = Trainer(cfg, _FailsLater(), tmp_path, vgg=None, progress=False)
     with pytest.raises(ValueError) as e: tr.fit(max_steps=8)
     assert str(e.value).startswith('mask source gives (1, 8, 8) masks') and '\n' not in str(e.value)
+
+
+def test_log_has_every_weighted_term(img_dir, tmp_path, vgg):
+    "log.csv, TensorBoard's numbers and the history carry weight x term beside each term; the weighted terms sum to total."
+    from ra_inpaint.train import WEIGHTED_TERMS, loss_shares, plot_loss_shares
+    cfg = tiny(w_style=40., w_adv=.3, l1_hole_weight=2.)
+    tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
+    assert tr.terms == ['total', 'l1', 'perceptual', 'style', 'adv', 'd', 'w_l1', 'w_perceptual', 'w_style', 'w_adv']
+    log = read_log(tmp_path/'log.csv')
+    for src in (log, {k: np.array(v) for k, v in h['history'].items()}):
+        for k in ('l1', 'perceptual', 'style', 'adv'):
+            np.testing.assert_allclose(src[f'w_{k}'], getattr(cfg, f'w_{k}') * src[k], rtol=1e-6)
+        np.testing.assert_allclose(sum(src[k] for k in WEIGHTED_TERMS), src['total'], rtol=1e-5)
+    steps, shares = loss_shares(log, window=2)
+    assert list(steps) == [2, 3, 4] and set(shares) == set(WEIGHTED_TERMS)
+    np.testing.assert_allclose(sum(shares.values()), 1, rtol=1e-6)
+    np.testing.assert_allclose(shares['w_style'][-1], log['w_style'][2:].sum() / log['total'][2:].sum(), rtol=1e-5)
+    assert plot_loss_shares(tmp_path/'log.csv', tmp_path/'shares.png').stat().st_size > 0
+
+def test_resume_on_a_log_without_weighted_columns(img_dir, tmp_path):
+    "A run logged before the w_* columns existed resumes: old rows read as NaN there, rows past the checkpoint go."
+    import csv
+    cfg = tiny(ckpt_every=3)
+    _run(img_dir, tmp_path, cfg, None, 4)                       # last.pt at step 4; rewrite the log the old way, plus a row
+    old_cols = ['step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', 'bad', 'images_per_s', 'time']
+    with open(tmp_path/'log.csv', newline='') as f: rows = list(csv.DictReader(f))
+    rows.append(dict(rows[-1], step='5'))                        # written after the last save by a run that was killed
+    with open(tmp_path/'log.csv', 'w', newline='') as f:
+        w = csv.DictWriter(f, old_cols, extrasaction='ignore'); w.writeheader(); w.writerows(rows)
+    old = read_log(tmp_path/'log.csv')
+    assert list(old['step']) == [1, 2, 3, 4, 5] and np.isnan(old['w_l1']).all() and np.isfinite(old['l1']).all()
+    _run(img_dir, tmp_path, cfg, None, 6, resume=True)
+    log = read_log(tmp_path/'log.csv')
+    assert list(log['step']) == [1, 2, 3, 4, 5, 6]
+    assert np.isnan(log['w_l1'][:4]).all() and np.isfinite(log['w_l1'][4:]).all()
+    np.testing.assert_allclose(log['l1'][:4], old['l1'][:4])
