@@ -66,6 +66,7 @@ class RAConfig:
     d_lr: float = 1e-4
     beta1: float = 0.0            # EdgeConnect's Adam betas for GAN training
     beta2: float = 0.9
+    rmg_weight_decay: float = 0.0  # share-weight linears of RMG: decoupled decay toward their identity start, W -= lr·wd·(W − I) (chapter 11)
     batch_size: int = 8
     max_steps: int = 100_000
     # --- runtime
@@ -106,6 +107,8 @@ class RAConfig:
         need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
+        need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
+             f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
         for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'l1_hole_weight'):
             need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
         m = self.size_multiple

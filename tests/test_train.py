@@ -352,3 +352,28 @@ def test_resume_on_a_log_without_weighted_columns(img_dir, tmp_path):
     assert list(log['step']) == [1, 2, 3, 4, 5, 6]
     assert np.isnan(log['w_l1'][:4]).all() and np.isfinite(log['w_l1'][4:]).all()
     np.testing.assert_allclose(log['l1'][:4], old['l1'][:4])
+
+@pytest.mark.parametrize('sync_free', [True, False])
+def test_rmg_weight_decay_pulls_the_shared_linear_toward_identity(img_dir, tmp_path, sync_free):
+    "One step with rmg_weight_decay = the step without it, then W <- (1 - lr*wd) W + lr*wd I; a skipped step leaves W alone."
+    from ra_inpaint.rmg import SharedLinear
+    outs = []
+    for wd in (0., 200.):
+        cfg = tiny(lr=1e-3, log_every=1, rmg_weight_decay=wd)
+        tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/str(wd), vgg=None, progress=False)
+        tr.sync_free = sync_free
+        lins = [m.weight for m in tr.G.modules() if isinstance(m, SharedLinear)]
+        assert len(lins) == 2 and [w.data_ptr() for w in tr.shared_linears] == [w.data_ptr() for w in lins]
+        with torch.no_grad():
+            for w in lins: w.add_(torch.randn_like(w) * .1)     # away from the identity, so that the pull shows
+        tr.fit(max_steps=1)
+        outs.append([w.detach().clone() for w in lins])
+        if wd:
+            tr.loss_fn = NaNAt(tr.loss_fn, {1})
+            h = tr.fit(max_steps=2)
+            assert h['history']['bad'] == [False, True]  # step 1, then the skipped step 2
+            for a, b in zip(lins, outs[-1]): assert torch.equal(a, b)
+    a = 1e-3 * 200.
+    for w0, w in zip(*outs):
+        torch.testing.assert_close(w, (1 - a) * w0 + a * torch.eye(len(w0)), rtol=0, atol=1e-6)
+        assert (w - torch.eye(len(w))).norm() < (w0 - torch.eye(len(w0))).norm()
