@@ -215,14 +215,14 @@ def plot_losses(log, path, window: int = 20) -> Path:
 
 # %% ../nbs/11_train.ipynb #b836fa4a
 def loss_shares(log, window: int = 20) -> tuple[np.ndarray, dict]:
-    "Steps and, per weighted term present in the log, its share of their sum (running means over `window` steps)."
+    "Steps and, per weighted term present in the log, its share of their sum (running means over `window` steps, at most half the log)."
     d = read_log(log) if not isinstance(log, dict) else log
     keys = [k for k in WEIGHTED_TERMS if k in d and np.isfinite(d[k]).any()]
     if not keys: return np.zeros(0), {}
     ok = np.all([np.isfinite(d[k]) for k in keys], 0)
     if 'bad' in d: ok &= d['bad'] != 1
     if not ok.any(): return np.zeros(0), {}
-    w = min(window, int(ok.sum())) or 1
+    w = max(1, min(window, int(ok.sum()) // 2))
     mean = {k: np.convolve(d[k][ok], np.ones(w) / w, 'valid') for k in keys}
     tot = np.sum(list(mean.values()), 0)
     tot = np.where(tot > 0, tot, np.nan)
@@ -241,7 +241,7 @@ def plot_loss_shares(log, path, window: int = 20) -> Path:
         ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1, .5), frameon=False)
     else: ax.text(.5, .5, 'no weighted terms in this log', ha='center', va='center', fontsize=8, transform=ax.transAxes)
     ax.set_ylim(0, 1); ax.set_xlabel('step', fontsize=8); ax.tick_params(labelsize=7)
-    ax.set_title(f'share of the G objective (mean of {window} steps)', fontsize=9)
+    ax.set_title('share of the G objective (running mean)', fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
     return Path(path)
