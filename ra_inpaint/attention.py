@@ -29,16 +29,18 @@ class RegionAwareAttention(nn.Module):
                  n_regions: int = 16,   # n, rows of the dictionary
                  reduction: int = 4,    # r, downsampling before the share-weight linear
                  dict_std: float = 0.02,  # std of the dictionary's normal initialisation
-                 keep_maps: bool = True   # store detached RMᶜ/RM of the last call for visualisation
+                 keep_maps: bool = True,  # store detached RMᶜ/RM of the last call for visualisation
+                 holes_only: bool = False  # RMG's linear predicts only the hole cells (chapter 03); reads the mask
                 ):
         super().__init__()
-        self.rmg = RegionMaskGenerator(ch, hw, n_regions, reduction)
+        self.holes_only = holes_only
+        self.rmg = RegionMaskGenerator(ch, hw, n_regions, reduction, holes_only=holes_only)
         self.D = nn.Parameter(torch.randn(n_regions, ch) * dict_std)
         self.keep_maps = keep_maps
         self.last_rm_coarse = self.last_rm = None
 
-    def forward(self, x, mask=None):  # mask unused: RA never reads the hole's features directly
-        rmc, rm = self.rmg(x)
+    def forward(self, x, mask=None):  # (B,1,h,w) 1 = hole: read only by the holes-only RMG
+        rmc, rm = self.rmg(x, mask) if self.holes_only else self.rmg(x)
         if self.keep_maps: self.last_rm_coarse, self.last_rm = rmc.detach(), rm.detach()
         return x + region_reconstruct(rm, self.D)
 

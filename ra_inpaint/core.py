@@ -16,10 +16,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'PRESETS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict',
-           'config_to_dict', 'load_config', 'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'amp_dtype',
-           'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files',
-           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image']
+__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'PRESETS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset',
+           'config_from_dict', 'config_to_dict', 'load_config', 'save_config', 'atomic_path', 'get_device',
+           'cpu_has_bf16', 'amp_dtype', 'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state',
+           'ImageLoadError', 'image_files', 'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -27,6 +27,7 @@ class ConfigError(ValueError):
 
 LGA_PLACES = ('none', 'encoder', 'decoder')  # Table 2: BasicNet / ours / "LGA in decoder"
 ATTENTION_KINDS = ('ra', 'cam')               # the global branch of LGA: region-aware or contextual attention
+VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet mean/std | [-1,1] (MEDFE, CTSDG) | [0,1] (EdgeConnect)
 
 @dataclass
 class RAConfig:
@@ -41,6 +42,7 @@ class RAConfig:
     attention: str = 'ra'         # global branch of LGA: 'ra' (ours) | 'cam' (Exp 2-3)
     n_regions: int = 16           # n, rows of the learnable region dictionary (Table 3: 8/16/32)
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
+    rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L
@@ -58,11 +60,13 @@ class RAConfig:
     l1_hole_weight: float = 1.0   # L1 weight of hole pixels (known pixels: 1); paper: 1 (whole image); PConv/LBAM: 6
     vgg_weights: str | None = None  # local path to torchvision's vgg16-397923af.pth; None: torchvision's cache
     vgg_one_pass: bool = False    # True: VGG16 once on cat([pred, gt]); False: gt in a second, no-grad pass (measured faster, chapter 16)
+    vgg_input: str = 'imagenet'   # how VGG16 sees the [0,1] image: 'imagenet' | 'minus1_1' (MEDFE) | 'zero1' (EdgeConnect); chapter 09
     # --- optimiser (sec. 4.1: Adam, lr 1e-4)
     lr: float = 1e-4
     d_lr: float = 1e-4
     beta1: float = 0.0            # EdgeConnect's Adam betas for GAN training
     beta2: float = 0.9
+    rmg_weight_decay: float = 0.0  # share-weight linears of RMG: decoupled decay toward their identity start, W -= lr·wd·(W − I) (chapter 11)
     batch_size: int = 8
     max_steps: int = 100_000
     # --- runtime
@@ -95,6 +99,7 @@ class RAConfig:
         need(self.reduction >= 1, f"reduction must be >= 1, got {self.reduction}")
         need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
         need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+        need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
         for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
                   'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
                   'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
@@ -102,6 +107,8 @@ class RAConfig:
         need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
         need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
+        need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
+             f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
         for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'l1_hole_weight'):
             need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
         m = self.size_multiple

@@ -72,11 +72,12 @@ class LGA(nn.Module):
     def __init__(self,
                  ch: int,          # channels of the feature map
                  hw: int,          # its resolution (the RA share-weight linear is built for it)
-                 cfg: RAConfig     # attention, n_regions, reduction, se_reduction, sk_reduction, sk_min_dim
+                 cfg: RAConfig     # attention, n_regions, reduction, rmg_holes_only, se_reduction, sk_reduction, sk_min_dim
                 ):
         super().__init__()
         self.ch, self.hw, self.kind = ch, hw, cfg.attention
-        if cfg.attention == 'ra': self.global_branch = RegionAwareAttention(ch, hw, cfg.n_regions, cfg.reduction)
+        if cfg.attention == 'ra': self.global_branch = RegionAwareAttention(ch, hw, cfg.n_regions, cfg.reduction,
+                                                                         holes_only=cfg.rmg_holes_only)
         elif cfg.attention == 'cam':
             from ra_inpaint.cam import ContextualAttention  # lazy: only the CAM ablations need it
             self.global_branch = ContextualAttention(ch, cfg)

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.models import VGG16_Weights
 
+from .core import VGG_INPUTS  # 'imagenet' | 'minus1_1' | 'zero1': what RAConfig.vgg_input may say
+
 # %% auto #0
 __all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_ENV', 'VGG_LAYERS', 'VGG_INDICES', 'WeightsNotFoundError', 'hub_checkpoint_dir',
            'weights_missing_message', 'find_weights', 'load_vgg16', 'VGGFeatures', 'l1_loss', 'perceptual_loss', 'gram',
@@ -88,8 +90,11 @@ VGG_INDICES = (1, 6, 11, 18, 25)  # positions of those ReLUs in torchvision's vg
 class VGGFeatures(nn.Module):
     "Frozen VGG16 returning the five maps relu1_1..relu5_1 of a [0,1] image batch."
     def __init__(self, vgg=None,  # a torchvision VGG16, a weights path, or None (load_vgg16's search)
-                 allow_download: bool = True):
+                 allow_download: bool = True,
+                 input: str = 'imagenet'):  # what VGG is fed: 'imagenet' (x-mean)/std | 'minus1_1' 2x-1 (MEDFE) | 'zero1' x (EdgeConnect)
         super().__init__()
+        if input not in VGG_INPUTS: raise ValueError(f"VGG input must be one of {VGG_INPUTS}, got {input!r}")
+        self.input = input
         if not isinstance(vgg, nn.Module): vgg = load_vgg16(vgg, allow_download=allow_download)
         feats, starts = vgg.features, (0,) + tuple(i + 1 for i in VGG_INDICES[:-1])
         self.stages = nn.ModuleList(nn.Sequential(*[feats[j] for j in range(a, b + 1)])
@@ -103,8 +108,13 @@ class VGGFeatures(nn.Module):
 
     def train(self, mode: bool = True): return super().train(False)  # always eval: no dropout/BN here, but be explicit
 
+    def prepare(self, x):
+        "The [0,1] image as this extractor feeds it to VGG16."
+        if self.input == 'imagenet': return (x - self.mean) / self.std
+        return x * 2 - 1 if self.input == 'minus1_1' else x
+
     def forward(self, x):  # (B,3,H,W) in [0,1]
-        x = (x - self.mean) / self.std
+        x = self.prepare(x)
         out = []
         for s in self.stages:
             x = s(x)
@@ -148,10 +158,13 @@ def ralsgan_g_loss(real_logits, fake_logits):
 
 # %% ../nbs/09_losses.ipynb #a2240819
 class GeneratorLoss(nn.Module):
-    "Weighted sum of eq. 5–8 for the generator; returns every term and the total."
-    def __init__(self, cfg,                 # RAConfig: w_l1, w_perceptual, w_style, w_adv
+    "Weighted sum of eq. 5–8 for the generator; returns every term, every weighted term (`w_*`) and the total."
+    def __init__(self, cfg,                 # RAConfig: w_l1, w_perceptual, w_style, w_adv, vgg_input
                  vgg_features: VGGFeatures | None = None):  # shared frozen VGG; None: no perceptual/style terms
         super().__init__()
+        if vgg_features is not None and vgg_features.input != cfg.vgg_input:
+            raise ValueError(f"the VGG features are fed {vgg_features.input!r} input but the config says "
+                             f"vgg_input={cfg.vgg_input!r}: build them with VGGFeatures(..., input=cfg.vgg_input)")
         self.cfg, self.vgg = cfg, vgg_features
 
     def forward(self, pred, gt,         # (B,3,H,W) in [0,1]
@@ -159,7 +172,6 @@ class GeneratorLoss(nn.Module):
                 d_real=None, d_fake=None):  # discriminator logits of gt and pred (the generator's turn)
         c = self.cfg
         out = dict(l1=l1_loss(pred, gt, mask, c.l1_hole_weight))
-        total = c.w_l1 * out['l1']
         if self.vgg is not None and c.use_perceptual:
             if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
             else:  # the target's half then skips VGG's backward, at the price of a second launch sequence
@@ -167,9 +179,7 @@ class GeneratorLoss(nn.Module):
                 with torch.no_grad(): fg = self.vgg(gt)
             fg = [f.detach() for f in fg]  # the target's features carry no gradient
             out['perceptual'], out['style'] = perceptual_loss(fp, fg), style_loss(fp, fg)
-            total = total + c.w_perceptual * out['perceptual'] + c.w_style * out['style']
-        if d_real is not None and d_fake is not None:
-            out['adv'] = ralsgan_g_loss(d_real, d_fake)
-            total = total + c.w_adv * out['adv']
-        out['total'] = total
+        if d_real is not None and d_fake is not None: out['adv'] = ralsgan_g_loss(d_real, d_fake)
+        weighted = {f'w_{k}': getattr(c, f'w_{k}') * v for k, v in out.items()}  # λ·term, as the total sums them
+        out.update(weighted, total=sum(weighted.values()))
         return out

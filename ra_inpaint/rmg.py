@@ -52,12 +52,13 @@ class RegionMaskGenerator(nn.Module):
                  n_regions: int = 16,    # n, number of regions (rows of the region dictionary)
                  reduction: int = 4,     # r, downsampling before the share-weight linear (paper: 4)
                  refine_ksize: int = 3,  # kernel of the refining convolution of eq. 2
-                 init: str = 'identity'  # initialisation of the share-weight linear
+                 init: str = 'identity',  # initialisation of the share-weight linear
+                 holes_only: bool = False  # True: the linear's output replaces X′ only in hole cells (needs the mask)
                 ):
         super().__init__()
         if hw % reduction:
             raise ValueError(f"feature size {hw} is not a multiple of the reduction r={reduction}")
-        self.ch, self.hw, self.n, self.r = ch, hw, n_regions, reduction
+        self.ch, self.hw, self.n, self.r, self.holes_only = ch, hw, n_regions, reduction, holes_only
         self.lhw = hw // reduction
         self.proj = nn.Conv2d(ch, n_regions, 5, padding=2)
         self.linear = SharedLinear(self.lhw * self.lhw, init=init)
@@ -73,11 +74,20 @@ class RegionMaskGenerator(nn.Module):
                 f"the generator must run at the size it was built for (resize the image, or build with that size)")
         if x.shape[1] != self.ch: raise ValueError(f"expected {self.ch} channels, got {x.shape[1]}")
 
-    def forward(self, x):
+    def coarse(self, x, mask=None):
+        "RMᶜ at the linear's resolution (B,n,h/r,w/r): eq. 1, or with `holes_only` the linear in the hole cells only."
+        low = F.avg_pool2d(self.proj(x), self.r)               # X' averaged over r×r cells
+        rmc = self.linear(low)                                 # eq. 1
+        if not self.holes_only: return rmc
+        if mask is None: raise ValueError("this RMG predicts only the holes (holes_only=True): pass the hole mask")
+        m = F.adaptive_max_pool2d(mask.to(low.dtype), low.shape[-2:])  # 1 where the cell holds any hole pixel
+        return m * rmc + (1 - m) * low
+
+    def forward(self, x,
+                mask=None):  # (B,1,h,w), 1 = hole: read only when `holes_only`
         "`x` (B,c,h,w) -> (RMᶜ upsampled to (B,n,h,w), RM (B,n,h,w), softmax over n)."
         self.check_size(x)
-        xp = self.proj(x)                                      # X'
-        rmc = self.linear(F.avg_pool2d(xp, self.r))            # eq. 1 at (h/r, w/r)
+        rmc = self.coarse(x, mask)
         rmc = F.interpolate(rmc, size=x.shape[-2:], mode='bilinear', align_corners=False)
         rm = self.bn(self.refine(rmc)).softmax(1)              # eq. 2-3
         return rmc, rm

@@ -26,12 +26,13 @@ from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
+from .rmg import SharedLinear
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
+__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTED_TERMS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
            'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CheckpointError',
            'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog', 'read_log',
-           'plot_losses', 'sample_grid', 'Trainer']
+           'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'shared_linear_drift']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
     return ck
 
 # %% ../nbs/11_train.ipynb #0ee95a82
-LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', 'bad', 'images_per_s', 'time')
+WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv')  # weight × term, as GeneratorLoss returns them
+LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', *WEIGHTED_TERMS, 'bad', 'images_per_s', 'time')
 
 class CSVLog:
     "Append-only CSV of per-step losses; on resume, rows past the checkpoint's step are dropped first."
@@ -207,6 +209,39 @@ def plot_losses(log, path, window: int = 20) -> Path:
             w = min(window, len(y)); ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, 'valid'), lw=1.5)
         ax.set_title('D (RaLSGAN)' if k == 'd' else f'G {k}', fontsize=9); ax.set_xlabel('step', fontsize=8)
         ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
+    return Path(path)
+
+# %% ../nbs/11_train.ipynb #b836fa4a
+def loss_shares(log, window: int = 20) -> tuple[np.ndarray, dict]:
+    "Steps and, per weighted term present in the log, its share of their sum (running means over `window` steps, at most half the log)."
+    d = read_log(log) if not isinstance(log, dict) else log
+    keys = [k for k in WEIGHTED_TERMS if k in d and np.isfinite(d[k]).any()]
+    if not keys: return np.zeros(0), {}
+    ok = np.all([np.isfinite(d[k]) for k in keys], 0)
+    if 'bad' in d: ok &= d['bad'] != 1
+    if not ok.any(): return np.zeros(0), {}
+    w = max(1, min(window, int(ok.sum()) // 2))
+    mean = {k: np.convolve(d[k][ok], np.ones(w) / w, 'valid') for k in keys}
+    tot = np.sum(list(mean.values()), 0)
+    tot = np.where(tot > 0, tot, np.nan)
+    return d['step'][ok][w - 1:], {k: v / tot for k, v in mean.items()}
+
+def plot_loss_shares(log, path, window: int = 20) -> Path:
+    "Each weighted loss term's share of the generator's objective against the step (stacked), saved as a PNG."
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    steps, shares = loss_shares(log, window)
+    fig = Figure(figsize=(4.2, 2.4), dpi=60); FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if shares:
+        last = {k: v[np.isfinite(v)][-1] if np.isfinite(v).any() else np.nan for k, v in shares.items()}
+        ax.stackplot(steps, *shares.values(), labels=[f"{k[2:]} {100 * last[k]:.0f} %" for k in shares], alpha=.85)
+        ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1, .5), frameon=False)
+    else: ax.text(.5, .5, 'no weighted terms in this log', ha='center', va='center', fontsize=8, transform=ax.transAxes)
+    ax.set_ylim(0, 1); ax.set_xlabel('step', fontsize=8); ax.tick_params(labelsize=7)
+    ax.set_title('share of the G objective (running mean)', fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
     return Path(path)
@@ -254,6 +289,7 @@ class Trainer:
         self.sync_free = bool(fused) and not self.scaler.is_enabled()
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), **fused)
+        self.shared_linears = [m.weight for m in self.G.modules() if isinstance(m, SharedLinear)]  # rmg_weight_decay's
         self.step, self.counters = 0, dict(bad_steps=0, bad_streak=0, images_seen=0)
         # unreadable training images met so far (skipped by the dataset; a caching one found them already); kept in the checkpoint
         self.skipped_files = [str(p) for p in sorted(getattr(train_ds, 'skipped', ()))]
@@ -280,7 +316,8 @@ class Trainer:
     @property
     def terms(self) -> list[str]:
         "The loss terms logged each step."
-        return ['total', 'l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv', 'd']
+        terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv']
+        return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms]
 
 # %% ../nbs/11_train.ipynb #654211d3
 @patch
@@ -289,10 +326,10 @@ def _setup_vgg(self: Trainer, vgg, require: bool):
     cfg, why = self.cfg, None
     if not cfg.use_perceptual: why = 'w_perceptual = w_style = 0 in the config'
     elif vgg is None: why = 'no VGG16 given (vgg=None)'
-    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, VGGFeatures) else VGGFeatures(vgg)
+    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, VGGFeatures) else VGGFeatures(vgg, input=cfg.vgg_input)
     else:
         try: feats = VGGFeatures(load_vgg16(cfg.vgg_weights, allow_download=vgg == 'auto') if vgg in ('auto', 'local')
-                                 else load_vgg16(vgg))
+                                 else load_vgg16(vgg), input=cfg.vgg_input)
         except WeightsNotFoundError as e:
             if require: raise
             why = f"VGG16 ImageNet weights not found ({e})"
@@ -385,15 +422,37 @@ def _apply(self: Trainer, bad: torch.Tensor, bufs: list):
     "Both Adam steps unless `bad` (a device bool), in which case the buffers are restored; gradients cleared."
     if self.sync_free:
         for opt in (self.opt_d, self.opt_g): opt.grad_scale, opt.found_inf = None, bad.float()  # fused Adam skips on found_inf
-        self.opt_d.step(); self.opt_g.step()
+        self.opt_d.step(); self.opt_g.step(); self._decay_shared_linears((~bad).float())
         with torch.no_grad():
             for s, b in zip(self._buf_snap, bufs): b.copy_(torch.where(bad, s, b))
     elif not bad.item():  # fp16: GradScaler reads its own inf flag on the host too
         self.scaler.step(self.opt_d); self.scaler.step(self.opt_g); self.scaler.update()
+        self._decay_shared_linears(1.)  # also after an update the scaler skipped (fp16 overflow): the pull needs no gradient
     else:
         with torch.no_grad():
             for s, b in zip(self._buf_snap, bufs): b.copy_(s)
     self.opt_d.zero_grad(set_to_none=True); self.opt_g.zero_grad(set_to_none=True)
+
+@patch
+def _decay_shared_linears(self: Trainer, keep):  # 1 (or a device scalar, 0 on a skipped step)
+    "`cfg.rmg_weight_decay`: pull every share-weight linear toward its identity start, W ← W − lr·wd·(W − I)."
+    if not self.cfg.rmg_weight_decay: return
+    a = self.opt_g.param_groups[0]['lr'] * self.cfg.rmg_weight_decay * keep
+    with torch.no_grad():
+        for W in self.shared_linears: W.mul_(1 - a); W.diagonal().add_(a)  # (1 − a)·W + a·I, without an L×L identity
+
+# %% ../nbs/11_train.ipynb #f53a1359
+def shared_linear_drift(G: nn.Module) -> dict:
+    "For each of `G`'s share-weight linears: ‖W − I‖_F, its off-diagonal part's norm, and ‖I‖_F = √L for scale."
+    out = {}
+    for name, m in G.named_modules():
+        if not isinstance(m, SharedLinear): continue
+        W = m.weight.detach(); d = W.diagonal()
+        sq, tr, dsq = (t.sum(dtype=torch.float64) for t in (W * W, d, d * d))  # ‖W − I‖² = ‖W‖² − 2 tr W + L: no identity built
+        key = name.split('.')[1] if name.startswith('lga.') else name
+        out[key] = dict(w_minus_i=float((sq - 2 * tr + len(d)).clamp_min(0).sqrt()),
+                        offdiag=float((sq - dsq).clamp_min(0).sqrt()), identity=len(d) ** .5)
+    return out
 
 # %% ../nbs/11_train.ipynb #dfd42a97
 @patch
@@ -484,6 +543,9 @@ def _flush(self: Trainer):
             self.csv.write(row)
             if self.tb is not None:
                 for k, x in zip(self.terms, v): self.tb.add_scalar(f'loss/{k}', x, s)
+    if self.is_main and self.tb is not None:  # how far RMG's share-weight linears have left the identity
+        for n, d in shared_linear_drift(self.G).items():
+            for k in ('w_minus_i', 'offdiag'): self.tb.add_scalar(f'rmg/{n}/{k}', d[k], steps[-1])
     good = [x for x, b in zip(self.history['l1'][-len(steps):], bads) if not b]
     if good: self.window_l1 = float(np.mean(good))
     diverged = None

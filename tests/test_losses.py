@@ -128,7 +128,44 @@ def test_generator_loss(feats):
     o['total'].backward()
     assert pred.grad.abs().sum() > 0
     o2 = GeneratorLoss(cfg)(pred, gt, m)
-    assert sorted(o2) == ['l1', 'total'] and o2['total'].item() == pytest.approx(o2['l1'].item())
+    assert sorted(o2) == ['l1', 'total', 'w_l1'] and o2['total'].item() == pytest.approx(o2['l1'].item())
+
+
+def test_generator_loss_weighted_terms(feats):
+    "Every term also comes multiplied by its weight (w_*), and those are what the total sums."
+    cfg = RAConfig(size=32, w_l1=2., w_perceptual=.3, w_style=40., w_adv=.05, l1_hole_weight=6.)
+    torch.manual_seed(3)
+    pred, gt = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    m = (torch.rand(2, 1, 32, 32) > .5).float()
+    o = GeneratorLoss(cfg, feats)(pred, gt, m, torch.randn(2, 1, 4, 4), torch.randn(2, 1, 4, 4))
+    assert sorted(o) == ['adv', 'l1', 'perceptual', 'style', 'total', 'w_adv', 'w_l1', 'w_perceptual', 'w_style']
+    for k, w in (('l1', 2.), ('perceptual', .3), ('style', 40.), ('adv', .05)):
+        torch.testing.assert_close(o[f'w_{k}'], w * o[k])
+    torch.testing.assert_close(o['total'], o['w_l1'] + o['w_perceptual'] + o['w_style'] + o['w_adv'])
+    torch.testing.assert_close(o['l1'], l1_loss(pred, gt, m, 6.))
+
+
+@pytest.mark.parametrize('conv', ['imagenet', 'minus1_1', 'zero1'])
+def test_vgg_input_conventions(vgg, conv):
+    "cfg.vgg_input: ImageNet mean/std (default), MEDFE/CTSDG's 2x-1, EdgeConnect's x; torchvision's maps of that input."
+    x = torch.rand(2, 3, 32, 32)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    fed = dict(imagenet=(x - mean) / std, minus1_1=x * 2 - 1, zero1=x)[conv]
+    f = VGGFeatures(vgg, input=conv)
+    assert f.input == conv
+    with torch.no_grad():
+        for i, ref in zip((1, 6, 11, 18, 25), f(x)): torch.testing.assert_close(ref, vgg.features[:i + 1](fed), rtol=1e-5, atol=1e-5)
+    assert VGGFeatures(vgg).input == 'imagenet' == RAConfig().vgg_input
+    GeneratorLoss(RAConfig(size=32, vgg_input=conv), f)           # matching: fine
+    other = 'zero1' if conv != 'zero1' else 'imagenet'
+    with pytest.raises(ValueError, match=f"vgg_input='{other}'"): GeneratorLoss(RAConfig(size=32, vgg_input=other), f)
+
+
+def test_vgg_input_is_checked():
+    from ra_inpaint.core import ConfigError
+    with pytest.raises(ConfigError, match='vgg_input'): RAConfig(vgg_input='caffe')
+    with pytest.raises(ValueError, match='imagenet'): VGGFeatures(load_vgg16(pretrained=False), input='0-255')
 
 
 def test_missing_weights_error(empty_hub):

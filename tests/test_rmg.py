@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from scipy.signal import correlate
 from skimage.transform import resize
 
@@ -106,3 +107,69 @@ def test_gradients_reach_every_parameter():
     (rm * torch.randn_like(rm)).sum().backward()
     for k, p in m.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, k
+
+
+def _pair(init='default'):
+    "The same RMG twice, eq. 1 as printed and the holes-only variant, with a linear far from the identity."
+    torch.manual_seed(4)
+    a = RMG(ch=6, hw=16, n_regions=3, reduction=4, init=init)
+    b = RMG(ch=6, hw=16, n_regions=3, reduction=4, init=init, holes_only=True)
+    b.load_state_dict(a.state_dict())
+    return a.eval(), b.eval()
+
+
+def test_holes_only_off_is_eq1_whatever_the_mask():
+    a, _ = _pair()
+    x = torch.randn(2, 6, 16, 16)
+    hole = (torch.rand(2, 1, 16, 16) > .6).float()
+    with torch.no_grad():
+        ref = a(x)
+        for r, o in zip(ref, a(x, hole)): assert torch.equal(r, o)
+    for b in range(2):  # and still the NumPy reference of eq. 1-3
+        up, rm_ref = _rmg_ref(a, x[b].double().numpy())
+        np.testing.assert_allclose(ref[0][b].numpy(), up, atol=1e-5)
+        np.testing.assert_allclose(ref[1][b].numpy(), rm_ref, atol=1e-5)
+
+
+def test_holes_only_known_cells_are_the_projection():
+    "RMc = M * linear(X') + (1 - M) * X' at the linear's resolution, M = 1 where a 4x4 cell holds any hole pixel."
+    a, b = _pair()
+    x = torch.randn(2, 6, 16, 16)
+    hole = torch.zeros(2, 1, 16, 16); hole[0, :, 5, 6] = 1; hole[1, :, 8:16, 0:3] = 1   # one pixel; a block
+    M = torch.zeros(2, 1, 4, 4); M[0, :, 1, 1] = 1; M[1, :, 2:4, 0] = 1
+    with torch.no_grad():
+        P = {k: v.double().numpy() for k, v in a.state_dict().items()}
+        for i in range(2):
+            xp = _conv_ref(x[i].double().numpy(), P['proj.weight'], P['proj.bias'])
+            low = xp.reshape(3, 4, 4, 4, 4).mean((2, 4))                                  # X' in 4x4 cells
+            lin = np.stack([(P['linear.weight'] @ c.ravel() + P['linear.bias']).reshape(4, 4) for c in low])
+            m = M[i, 0].double().numpy()
+            got = b.coarse(x[i:i + 1], hole[i:i + 1])[0].double().numpy()
+            np.testing.assert_allclose(got[:, m == 0], low[:, m == 0], atol=1e-5)     # known cells: X' itself
+            np.testing.assert_allclose(got[:, m == 1], lin[:, m == 1], atol=1e-5)     # hole cells: the linear's
+            assert np.abs(lin - low).max() > .1                                        # which is not X'
+        up = F.interpolate(b.coarse(x, hole), size=(16, 16), mode='bilinear', align_corners=False)
+        torch.testing.assert_close(b(x, hole)[0], up)
+        torch.testing.assert_close(b(x, torch.zeros_like(hole))[0],                     # no hole: X', upsampled
+                                   F.interpolate(F.avg_pool2d(a.proj(x), 4), size=(16, 16), mode='bilinear', align_corners=False))
+    with pytest.raises(ValueError, match='pass the hole mask'): b(x)
+
+
+def test_holes_only_from_the_config_reaches_every_rmg():
+    "RAConfig.rmg_holes_only: the generator's RMGs predict only the holes; without holes the linears do not matter."
+    from ra_inpaint.core import preset
+    from ra_inpaint.generator import InpaintGenerator
+    cfg = dict(size=32, base_ch=8, n_regions=4)
+    torch.manual_seed(0); g_off = InpaintGenerator(preset('demo', **cfg)).eval()
+    torch.manual_seed(0); g_on = InpaintGenerator(preset('demo', rmg_holes_only=True, **cfg)).eval()
+    rmgs = [l.ra.rmg for l in g_on.lga_layers]
+    assert len(rmgs) == 2 and all(r.holes_only for r in rmgs) and not any(l.ra.rmg.holes_only for l in g_off.lga_layers)
+    img = torch.rand(1, 3, 32, 32)
+    none = torch.zeros(1, 1, 32, 32)                             # no hole at all
+    with torch.no_grad():
+        for r in rmgs: r.linear.weight.add_(torch.randn_like(r.linear.weight) * .3)   # away from the identity
+        g_off.load_state_dict(g_on.state_dict())                 # the same weights: only the option differs
+        ref = g_on(img, none)
+        assert not torch.allclose(ref, g_off(img, none))         # off: the linear rewrites every cell
+        for r in rmgs: r.linear.weight.add_(torch.randn_like(r.linear.weight))   # on: only hole cells read it
+        torch.testing.assert_close(g_on(img, none), ref)

@@ -190,7 +190,7 @@ def test_missing_vgg_weights(img_dir, tmp_path, monkeypatch):
         quiet()
         tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/'b', vgg='auto', require_vgg=False, progress=False)
     assert tr.info['perceptual_enabled'] is False and 'nope' in tr.info['perceptual_reason']
-    assert tr.terms == ['total', 'l1', 'adv', 'd']
+    assert tr.terms == ['total', 'l1', 'adv', 'd', 'w_l1', 'w_adv']
 
 def test_sampler_shards_ranks_without_overlap():
     s = [ResumableBatchSampler(10, 5, seed=3, rank=r, world_size=2) for r in range(2)]
@@ -326,3 +326,64 @@ def test_worker_error_reaches_the_caller_as_one_line(tmp_path):
     tr = Trainer(cfg, _FailsLater(), tmp_path, vgg=None, progress=False)
     with pytest.raises(ValueError) as e: tr.fit(max_steps=8)
     assert str(e.value).startswith('mask source gives (1, 8, 8) masks') and '\n' not in str(e.value)
+
+
+def test_log_has_every_weighted_term(img_dir, tmp_path, vgg):
+    "log.csv, TensorBoard's numbers and the history carry weight x term beside each term; the weighted terms sum to total."
+    from ra_inpaint.train import WEIGHTED_TERMS, loss_shares, plot_loss_shares
+    cfg = tiny(w_style=40., w_adv=.3, l1_hole_weight=2.)
+    tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
+    assert tr.terms == ['total', 'l1', 'perceptual', 'style', 'adv', 'd', 'w_l1', 'w_perceptual', 'w_style', 'w_adv']
+    log = read_log(tmp_path/'log.csv')
+    for src in (log, {k: np.array(v) for k, v in h['history'].items()}):
+        for k in ('l1', 'perceptual', 'style', 'adv'):
+            np.testing.assert_allclose(src[f'w_{k}'], getattr(cfg, f'w_{k}') * src[k], rtol=1e-6)
+        np.testing.assert_allclose(sum(src[k] for k in WEIGHTED_TERMS), src['total'], rtol=1e-5)
+    steps, shares = loss_shares(log, window=2)
+    assert list(steps) == [2, 3, 4] and set(shares) == set(WEIGHTED_TERMS)
+    np.testing.assert_allclose(sum(shares.values()), 1, rtol=1e-6)
+    np.testing.assert_allclose(shares['w_style'][-1], log['w_style'][2:].sum() / log['total'][2:].sum(), rtol=1e-5)
+    assert plot_loss_shares(tmp_path/'log.csv', tmp_path/'shares.png').stat().st_size > 0
+
+def test_resume_on_a_log_without_weighted_columns(img_dir, tmp_path):
+    "A run logged before the w_* columns existed resumes: old rows read as NaN there, rows past the checkpoint go."
+    import csv
+    cfg = tiny(ckpt_every=3)
+    _run(img_dir, tmp_path, cfg, None, 4)                       # last.pt at step 4; rewrite the log the old way, plus a row
+    old_cols = ['step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', 'bad', 'images_per_s', 'time']
+    with open(tmp_path/'log.csv', newline='') as f: rows = list(csv.DictReader(f))
+    rows.append(dict(rows[-1], step='5'))                        # written after the last save by a run that was killed
+    with open(tmp_path/'log.csv', 'w', newline='') as f:
+        w = csv.DictWriter(f, old_cols, extrasaction='ignore'); w.writeheader(); w.writerows(rows)
+    old = read_log(tmp_path/'log.csv')
+    assert list(old['step']) == [1, 2, 3, 4, 5] and np.isnan(old['w_l1']).all() and np.isfinite(old['l1']).all()
+    _run(img_dir, tmp_path, cfg, None, 6, resume=True)
+    log = read_log(tmp_path/'log.csv')
+    assert list(log['step']) == [1, 2, 3, 4, 5, 6]
+    assert np.isnan(log['w_l1'][:4]).all() and np.isfinite(log['w_l1'][4:]).all()
+    np.testing.assert_allclose(log['l1'][:4], old['l1'][:4])
+
+@pytest.mark.parametrize('sync_free', [True, False])
+def test_rmg_weight_decay_pulls_the_shared_linear_toward_identity(img_dir, tmp_path, sync_free):
+    "One step with rmg_weight_decay = the step without it, then W <- (1 - lr*wd) W + lr*wd I; a skipped step leaves W alone."
+    from ra_inpaint.rmg import SharedLinear
+    outs = []
+    for wd in (0., 200.):
+        cfg = tiny(lr=1e-3, log_every=1, rmg_weight_decay=wd)
+        tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/str(wd), vgg=None, progress=False)
+        tr.sync_free = sync_free
+        lins = [m.weight for m in tr.G.modules() if isinstance(m, SharedLinear)]
+        assert len(lins) == 2 and [w.data_ptr() for w in tr.shared_linears] == [w.data_ptr() for w in lins]
+        with torch.no_grad():
+            for w in lins: w.add_(torch.randn_like(w) * .1)     # away from the identity, so that the pull shows
+        tr.fit(max_steps=1)
+        outs.append([w.detach().clone() for w in lins])
+        if wd:
+            tr.loss_fn = NaNAt(tr.loss_fn, {1})
+            h = tr.fit(max_steps=2)
+            assert h['history']['bad'] == [False, True]  # step 1, then the skipped step 2
+            for a, b in zip(lins, outs[-1]): assert torch.equal(a, b)
+    a = 1e-3 * 200.
+    for w0, w in zip(*outs):
+        torch.testing.assert_close(w, (1 - a) * w0 + a * torch.eye(len(w0)), rtol=0, atol=1e-6)
+        assert (w - torch.eye(len(w))).norm() < (w0 - torch.eye(len(w0))).norm()
