@@ -107,7 +107,10 @@ def generator_summary(cfg: RAConfig,     # the variant to measure
         g = InpaintGenerator(cfg)
         img, mask = torch.zeros(batch, 3, cfg.size, cfg.size), torch.zeros(batch, 1, cfg.size, cfg.size)
         fc = FlopCounterMode(display=False)
-        with fc, torch.no_grad(): g(img, mask)
+        # CAM picks its patches with nonzero(), which has no meta shape: count it dense (every patch a key and a query),
+        # the cost of CAM before it learned to skip (chapter 06)
+        from torch.fx.experimental import _config as fx_config
+        with fc, torch.no_grad(), fx_config.patch(meta_nonzero_assume_all_nonzero=True): g(img, mask)
     shared = sum(param_count(l.ra.rmg.linear) for l in g.lga_layers if l.ra is not None)
     return dict(params=param_count(g), lga_params=sum(param_count(l) for l in g.lga_layers),
                 shared_linear_params=shared, gflops=fc.get_total_flops() / 1e9)
