@@ -262,7 +262,7 @@ def bench(device=None,
     steps = steps or (10 if cuda else 3)
     dt = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
     res = dict(command='ra-inpaint bench', date=time.strftime('%Y-%m-%d %H:%M:%S'), device=str(dev), device_name=device_name(dev),
-               threads=torch.get_num_threads(), overrides={k: v for k, v in overrides.items()},
+               threads=torch.get_num_threads(), overrides=dict(overrides),
                torch=torch.__version__, preset=preset_name, size=cfg.size, dtype=str(dt).replace('torch.', '') if dt else 'float32',
                compile=cfg.compile, channels_last=bool(cfg.channels_last and cuda), batches=batches,
                timing=f'median of {windows} timed windows after {warmup} warm-up window(s)' + ('; torch.cuda.synchronize at window ends' if cuda else ''))
