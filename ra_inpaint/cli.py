@@ -167,6 +167,7 @@ def warm_start(tr, src) -> str:
         raise CheckpointError(f"cannot warm-start from {path}: its generator has " + ', '.join(f"{k}={getattr(d['cfg'], k)!r}" for k in diff)
                               + "; this config has " + ', '.join(f"{k}={getattr(tr.cfg, k)!r}" for k in diff))
     tr.G.load_state_dict(d['generator'])
+    if tr.G_ema is not None: tr.G_ema.load_state_dict(d['generator'])
     tr.info['warm_start'] = f"{path} (step {d['meta'].get('step', '?')})"
     return tr.info['warm_start']
 
@@ -225,6 +226,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument('--out', required=True, help='output folder')
     f.add_argument('--batch-size', type=int, default=8, dest='batch_size')
     f.add_argument('--overwrite', action='store_true', help='allow writing over an input file')
+    f.add_argument('--strategy', default='auto', choices=['auto', 'resize', 'crop'],
+                   help='resize: the whole photo at the model size (aspect kept); crop: a window around each hole group at the '
+                        "photo's own resolution; auto: crop where the window needs at most 2x shrinking")
     f.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     e = sub.add_parser('eval', help='Table 1: L1 %%, PSNR, SSIM, FID per hole-ratio bucket, beside the biharmonic fill',
                        formatter_class=fmt)
@@ -248,6 +252,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="whose L1 %%/PSNR/SSIM: ra (ours), edgeconnect (scripts/metrics.py; model >= 51 px), ctsdg (LBAM's script)")
     e.add_argument('--quantize', default='auto', choices=['auto', 'round', 'floor', 'none'],
                    help="score the saved 8-bit images: auto = the convention's (floor for edgeconnect), none = float composites")
+    e.add_argument('--ci', action='store_true', help='also print paired bootstrap 95 %% intervals of ours − each baseline (intervals.md)')
     e.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     b = sub.add_parser('bench', help='speed of training, filling and evaluation, as one JSON object', formatter_class=fmt)
     b.add_argument('--device', help='cuda / mps / cpu (default: best available)')
@@ -283,18 +288,20 @@ def main(argv=None) -> int:
                       batch_size=args.batch_size, compile=args.compile)
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
-            ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite)
+            ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,
+                            strategy=args.strategy)
             print(f"fill: wrote {len(ws)} image(s) to {args.out}")
         elif args.command == 'eval':
-            from ra_inpaint.evaluate import evaluate
+            from ra_inpaint.evaluate import evaluate, save_intervals
             out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
-            evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
+            table = evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
                      allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
                      baselines=tuple(args.baselines), convention=args.convention,
                      quantize={'auto': True, 'none': False}.get(args.quantize, args.quantize))
             print((out/'table.md').read_text())
-            print(f"eval: table.md, table.csv, table.json and grids in {out}")
+            if args.ci: print(save_intervals(table, out))
+            print(f"eval: table.md, table.csv, table.json{', intervals.md' if args.ci else ''} and grids in {out}")
         elif args.command == 'bench':
             from ra_inpaint.bench import bench
             if args.threads: torch.set_num_threads(args.threads)

@@ -16,10 +16,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'PRESETS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset',
-           'config_from_dict', 'config_to_dict', 'load_config', 'save_config', 'atomic_path', 'get_device',
-           'cpu_has_bf16', 'amp_dtype', 'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state',
-           'ImageLoadError', 'image_files', 'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image']
+__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEPTUAL_NETS', 'PRESETS', 'IMG_EXTS', 'ConfigError',
+           'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config', 'save_config', 'atomic_path',
+           'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype', 'setup_backends', 'seed_everything',
+           'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files', 'open_image', 'read_array', 'load_image',
+           'to_uint8', 'save_image']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -28,6 +29,8 @@ class ConfigError(ValueError):
 LGA_PLACES = ('none', 'encoder', 'decoder')  # Table 2: BasicNet / ours / "LGA in decoder"
 ATTENTION_KINDS = ('ra', 'cam')               # the global branch of LGA: region-aware or contextual attention
 VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet mean/std | [-1,1] (MEDFE, CTSDG) | [0,1] (EdgeConnect)
+COLOR_PATHS = ('none', 'coarse')  # the generator fills from scratch (EdgeConnect) | predicts a residual over a push-pull fill
+PERCEPTUAL_NETS = ('vgg16', 'vgg19_relu3_1')  # torchvision's VGG16 pool1-3 | the normalised VGG-19 to relu3_1 (chapter 09)
 
 @dataclass
 class RAConfig:
@@ -43,6 +46,7 @@ class RAConfig:
     n_regions: int = 16           # n, rows of the learnable region dictionary (Table 3: 8/16/32)
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
     rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
+    color_path: str = 'none'      # 'coarse': input = push-pull fill + mask, output = that fill + a residual (chapter 07)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L
@@ -61,6 +65,9 @@ class RAConfig:
     vgg_weights: str | None = None  # local path to torchvision's vgg16-397923af.pth; None: torchvision's cache
     vgg_one_pass: bool = False    # True: VGG16 once on cat([pred, gt]); False: gt in a second, no-grad pass (measured faster, chapter 16)
     vgg_input: str = 'imagenet'   # how VGG16 sees the [0,1] image: 'imagenet' | 'minus1_1' (MEDFE) | 'zero1' (EdgeConnect); chapter 09
+    perceptual_net: str = 'vgg16'  # feature extractor of eq. 6-7: 'vgg16' (pool1-3) | 'vgg19_relu3_1' (relu1_1/2_1/3_1, own input transform)
+    w_region: float = 0.0         # weight of the region-balance term log n − H(mean RM) per RA layer (chapter 11); paper: none
+    ema_decay: float = 0.0        # exponential moving average of G's weights for evaluation and export; 0: off
     # --- optimiser (sec. 4.1: Adam, lr 1e-4)
     lr: float = 1e-4
     d_lr: float = 1e-4
@@ -100,6 +107,9 @@ class RAConfig:
         need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
         need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
         need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
+        need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
+        need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
+        need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
                   'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
                   'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
@@ -109,7 +119,7 @@ class RAConfig:
         need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
         need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
              f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
-        for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'l1_hole_weight'):
+        for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region', 'l1_hole_weight'):
             need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
         m = self.size_multiple
         need(self.size >= m and self.size % m == 0,
@@ -242,14 +252,22 @@ def cpu_has_bf16() -> bool:
     cpu = getattr(torch, 'cpu', None)
     return any(getattr(cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
 
+def cuda_has_native_bf16(device=None, capability: tuple | None = None) -> bool:
+    "bf16 tensor cores: compute capability 8.0 or newer (A100, L4, H100). A T4 (7.5) or V100 (7.0) only emulates bf16."
+    # not torch.cuda.is_bf16_supported(): by default it counts emulation, and is True on a T4
+    major, _ = capability if capability is not None else torch.cuda.get_device_capability(device)
+    return major >= 8
+
 def amp_dtype(device: torch.device, enabled: bool = True,
-              cpu: bool = False) -> torch.dtype | None:  # the CPU too (bf16, only where `cpu_has_bf16`)
-    "The autocast dtype for `device`: bf16 where supported, fp16 on older CUDA; on the CPU None (fp32) unless `cpu`."
+              cpu: bool = False,                   # the CPU too (bf16, only where `cpu_has_bf16`)
+              capability: tuple | None = None      # a CUDA device's (major, minor); None: ask the device
+             ) -> torch.dtype | None:
+    "The autocast dtype for `device`: bf16 where the GPU has it natively, fp16 (with a GradScaler) on older GPUs; on the CPU None (fp32) unless `cpu`."
     device = torch.device(device)
     if not enabled: return None
     if device.type == 'cpu': return torch.bfloat16 if cpu and cpu_has_bf16() else None
     if device.type != 'cuda': return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if cuda_has_native_bf16(device, capability) else torch.float16
 
 def setup_backends(cfg, device) -> None:
     "Process-wide CUDA switches from the config (a no-op elsewhere): cuDNN autotuning for fixed-size inputs."

@@ -19,13 +19,14 @@ from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
-                                frechet_distance, BucketTable, INCEPTION_FILE, INCEPTION_ENV, CONVENTIONS, score_images, quantize_mode)
+                                frechet_distance, BucketTable, INCEPTION_FILE, INCEPTION_ENV, CONVENTIONS, score_images, quantize_mode,
+                                paired_intervals, intervals_markdown)
 from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
 
 # %% auto #0
 __all__ = ['EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes', 'pooled_label', 'evaluate',
-           'save_eval']
+           'save_intervals', 'save_eval']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
 class EvalMasks:
@@ -266,6 +267,14 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     table.notes, table.cases = notes, cases
     if out is not None: save_eval(table, out)
     return table
+
+def save_intervals(table: BucketTable, out=None, name: str = 'ours') -> str:
+    "Paired bootstrap 95 % intervals of `name` − each other method, as Markdown (also `out/intervals.md`)."
+    others = [m for m in table._axes()[0] if m != name]
+    md = '\n\n'.join(intervals_markdown(paired_intervals(table, name, o), name, o) for o in others) + '\n'
+    if out is not None:
+        with atomic_path(Path(out)/'intervals.md') as tmp: Path(tmp).write_text(md)
+    return md
 
 def save_eval(table: BucketTable, out) -> Path:
     "table.md (the table, its n/a footnotes, then the notes), table.csv, table.json, pairs.json under `out`."

@@ -14,7 +14,8 @@ from .core import RAConfig
 from .lga import LGA, mask_to
 
 # %% auto #0
-__all__ = ['ResnetBlock', 'InpaintGenerator', 'param_count', 'generator_summary', 'summary_table', 'overfit_one', 'hole_l1']
+__all__ = ['ResnetBlock', 'coarse_fill', 'InpaintGenerator', 'param_count', 'generator_summary', 'summary_table', 'overfit_one',
+           'hole_l1']
 
 # %% ../nbs/07_generator.ipynb #5e1f6ccc
 class ResnetBlock(nn.Module):
@@ -44,6 +45,21 @@ def _init_edgeconnect(m, std=0.02):
         nn.init.normal_(m.weight, 0.0, std)
         if m.bias is not None: nn.init.zeros_(m.bias)
 
+@torch.no_grad()
+def coarse_fill(image: torch.Tensor,  # (B,C,H,W)
+                mask: torch.Tensor    # (B,1,H,W), 1 = hole
+               ) -> torch.Tensor:     # (B,C,H,W): the known pixels exactly, the holes filled smoothly
+    "Push-pull fill: mask-weighted means down a pyramid (push), then each level's holes from the coarser one (pull)."
+    w = 1 - mask.to(image.dtype)
+    xs, ws = [image * w], [w]
+    while max(xs[-1].shape[-2:]) > 1:
+        xs.append(F.avg_pool2d(xs[-1], 2, ceil_mode=True)); ws.append(F.avg_pool2d(ws[-1], 2, ceil_mode=True))
+    c = xs[-1] / ws[-1].clamp_min(1e-6)  # an all-hole image: 0
+    for x, a in zip(reversed(xs[:-1]), reversed(ws[:-1])):
+        up = F.interpolate(c, size=x.shape[-2:], mode='bilinear', align_corners=False)
+        c = x + (1 - a) * up  # x = a·(mean of the known part), a = the known share of each cell
+    return c
+
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."
     def __init__(self, cfg: RAConfig | None = None):  # the config: size, base_ch, n_res_blocks, dilation, lga_where, LGA settings
@@ -58,6 +74,7 @@ class InpaintGenerator(nn.Module):
         self.dec2 = _conv_block(nn.ConvTranspose2d(2 * b, b, 4, stride=2, padding=1), b)
         self.dec3 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(b, 3, 7))
         self.apply(_init_edgeconnect)          # before the LGA layers exist: they keep their own initialisation
+        if cfg.color_path == 'coarse': nn.init.zeros_(self.dec3[1].weight)  # the residual starts at 0: step 0 is the push-pull fill
         where = {'none': {}, 'encoder': dict(enc1=(b, S), enc2=(2 * b, S // 2)),
                  'decoder': dict(dec1=(2 * b, S // 2), dec2=(b, S))}[cfg.lga_where]
         self.lga = nn.ModuleDict({k: LGA(ch, hw, cfg) for k, (ch, hw) in where.items()})
@@ -88,10 +105,13 @@ class InpaintGenerator(nn.Module):
                ) -> torch.Tensor:     # (B,3,S,S) prediction in [0,1]
         self.check_input(image, mask)
         mask = mask.to(image.dtype)
-        x = torch.cat([image * (1 - mask), mask], 1)
+        coarse = self.cfg.color_path == 'coarse'
+        base = coarse_fill(image.float(), mask.float()).to(image.dtype) if coarse else None
+        x = torch.cat([base if coarse else image * (1 - mask), mask], 1)
         for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
         x = self.middle(x)
         for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
+        if coarse: return (base + self.dec3(x)).clamp(0, 1)  # absolute colour comes from the known pixels, not the network
         return (torch.tanh(self.dec3(x)) + 1) / 2
 
 # %% ../nbs/07_generator.ipynb #5805f98e

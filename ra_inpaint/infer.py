@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/infer.html.md"""
 
 # %% ../nbs/11b_infer.ipynb #991eae24
 from __future__ import annotations
-import functools, os, warnings
+import functools, math, os, warnings
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -20,28 +20,87 @@ from .data import _resize  # the data chapter's antialiased bilinear resize
 from .generator import InpaintGenerator
 
 # %% auto #0
-__all__ = ['WEIGHTS_FORMAT', 'SHIPPED', 'fill', 'read_mask', 'shipped_path', 'export_generator', 'read_generator',
-           'load_generator', 'fill_files']
+__all__ = ['STRATEGIES', 'WEIGHTS_FORMAT', 'SHIPPED', 'to_square', 'hole_groups', 'fill', 'read_mask', 'shipped_path',
+           'export_generator', 'read_generator', 'load_generator', 'fill_files']
 
 # %% ../nbs/11b_infer.ipynb #ff1c4258
 from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
 
+STRATEGIES = ('auto', 'resize', 'crop')
+
+def to_square(x, m, S: int):
+    "Scale `(C,H,W)` image `x` and `(1,H,W)` mask `m` so the long side is `S` (aspect kept), pad both to S×S; returns them and the content's (h, w)."
+    H, W = x.shape[-2:]; s = S / max(H, W)
+    h, w = min(S, max(1, round(H * s))), min(S, max(1, round(W * s)))
+    xr, mr = _resize(x.float(), h, w), mask_to(m[None].float(), (h, w))[0]
+    pad = (0, S - w, 0, S - h)
+    mode = 'reflect' if S - w < w and S - h < h else 'replicate'  # reflection needs the padding narrower than the content
+    return F.pad(xr[None], pad, mode=mode)[0], F.pad(mr[None], pad, mode=mode)[0], (h, w)
+
+def hole_groups(m, S: int, margin: float = 1.0) -> list[tuple]:
+    "Context windows (top, left, bottom, right) of a `(1,H,W)` mask's hole groups, square where the photo allows; overlapping ones merged."
+    from skimage.measure import label, regionprops
+    H, W = m.shape[-2:]
+    k = max(1, S // 8) | 1  # holes closer than S/8 pixels form one group
+    near = F.max_pool2d(F.max_pool2d(m[None].float(), (k, 1), 1, (k // 2, 0)), (1, k), 1, (0, k // 2))[0, 0] > 0.5
+    hole = m[0].numpy() > 0.5
+    def box(r):  # the bounding box of the hole pixels of a group (not of its dilation)
+        ys, xs = hole[r.slice].nonzero()
+        t, l = r.slice[0].start, r.slice[1].start
+        return (t + ys.min(), l + xs.min(), t + ys.max() + 1, l + xs.max() + 1)
+    boxes = [box(r) for r in regionprops(label(near.numpy(), connectivity=2))]
+    def window(b):
+        r0, c0, r1, c1 = b
+        L = max(S, math.ceil((1 + 2 * margin) * max(r1 - r0, c1 - c0)))
+        h, w = min(L, H), min(L, W)
+        t = min(max(0, (r0 + r1 - h) // 2), H - h); l = min(max(0, (c0 + c1 - w) // 2), W - w)
+        return (t, l, t + h, l + w)
+    overlap = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+    merged = True
+    while merged:  # merge the hole boxes of overlapping windows until no two windows overlap
+        merged, wins = False, [window(b) for b in boxes]
+        for i in range(len(boxes)):
+            j = next((j for j in range(i + 1, len(boxes)) if overlap(wins[i], wins[j])), None)
+            if j is not None:
+                a, b = boxes[i], boxes.pop(j)
+                boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])); merged = True
+                break
+    return [window(b) for b in boxes]
+
+def _windows(x, m, S, strategy, margin, max_shrink):
+    "The windows to predict for one photo: `[(top, left, bottom, right)]`; the whole photo is `(0, 0, H, W)`."
+    H, W = x.shape[-2:]
+    if strategy == 'resize' or m.amax() <= 0.5: return [(0, 0, H, W)]
+    wins = hole_groups(m, S, margin)
+    if strategy == 'crop': return wins
+    far = [w for w in wins if max(w[2] - w[0], w[3] - w[1]) > max_shrink * S]  # auto: too much shrinking for a crop
+    return ([(0, 0, H, W)] if far else []) + [w for w in wins if w not in far]
+
 @torch.no_grad()
-def fill(generator, images, masks, size: int | None = None) -> list[torch.Tensor]:
-    "Composite fills of `images` (list of `(3,H,W)`, any sizes) with `masks` (`(1,H,W)`, 1 = hole), as one batch."
-    size = size or generator.cfg.size
+def fill(generator, images, masks,
+         size: int | None = None,    # the model's size (default: generator.cfg.size)
+         strategy: str = 'auto',     # 'auto' | 'resize' | 'crop' (see above)
+         crop_margin: float = 1.0,   # context on each side of a hole group, in units of its size
+         auto_max_shrink: float = 2.0,  # auto: crop where the window is at most this many times the model's size
+         batch_size: int = 8) -> list[torch.Tensor]:
+    "Composite fills of `images` (list of `(3,H,W)`, any sizes) with `masks` (`(1,H,W)`, 1 = hole)."
+    if strategy not in STRATEGIES: raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    S = size or generator.cfg.size
     dev = next(generator.parameters()).device
-    ms = [m.float() for m in masks]
-    xs = torch.stack([_resize(x.float(), size, size) for x in images])
-    msz = torch.cat([mask_to(m[None], size) for m in ms])
-    xs, msz = xs.to(dev), msz.to(dev)
-    preds = generator(xs * (1 - msz), msz).float().cpu()  # the generator never sees a hole pixel
-    outs = []
-    for x, m, p in zip(images, ms, preds):
-        if p.shape[-2:] != x.shape[-2:]:
-            p = F.interpolate(p[None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0].clamp(0, 1)
-        outs.append(torch.where(m > 0.5, p.to(x.dtype), x))  # known pixels: the input's, bit for bit
-    return outs
+    ms = [(m.float() > 0.5).float() for m in masks]
+    jobs = [(i, w) for i, (x, m) in enumerate(zip(images, ms)) for w in _windows(x, m, S, strategy, crop_margin, auto_max_shrink)]
+    outs = [x.clone() for x in images]
+    for a in range(0, len(jobs), batch_size):
+        sq = [to_square(images[i][:, t:b, l:r], ms[i][:, t:b, l:r], S) for i, (t, l, b, r) in jobs[a:a + batch_size]]
+        xs, mz = torch.stack([s[0] for s in sq]).to(dev), torch.stack([s[1] for s in sq]).to(dev)
+        preds = generator(xs * (1 - mz), mz).float().cpu()  # the generator never sees a hole pixel
+        for (i, (t, l, b, r)), p, (_, _, (h, w)) in zip(jobs[a:a + batch_size], preds, sq):
+            p = p[:, :h, :w]
+            if (h, w) != (b - t, r - l):
+                p = F.interpolate(p[None], size=(b - t, r - l), mode='bilinear', align_corners=False)[0].clamp(0, 1)
+            o = outs[i][:, t:b, l:r]  # later windows (crops) overwrite the whole-photo fill where they have one
+            o.copy_(torch.where(ms[i][:, t:b, l:r] > 0.5, p.to(o.dtype), o))
+    return [torch.where(m > 0.5, o, x) for x, m, o in zip(images, ms, outs)]  # known pixels: the input's, bit for bit
 
 # %% ../nbs/11b_infer.ipynb #59810142
 def read_mask(path, hw) -> torch.Tensor:
@@ -73,8 +132,9 @@ def export_generator(src,                 # a Trainer checkpoint (last.pt / best
     "Write the generator of checkpoint `src` as fp16 tensors with its config and `meta`."
     from ra_inpaint.train import load_checkpoint
     ck = load_checkpoint(src)
-    sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['generator'].items()}
-    meta = dict(step=ck['step'], images_seen=ck.get('counters', {}).get('images_seen'),
+    ema = 'generator_ema' in ck  # the moving average of the weights, when the run kept one
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['generator_ema' if ema else 'generator'].items()}
+    meta = dict(step=ck['step'], images_seen=ck.get('counters', {}).get('images_seen'), ema=ema,
                 perceptual=ck.get('perceptual_enabled'), torch=ck.get('torch_version')) | meta
     with atomic_path(dst) as tmp:
         torch.save(dict(format=WEIGHTS_FORMAT, version=ra_inpaint.__version__, config=ck['config'], generator=sd, meta=meta), tmp)
@@ -90,7 +150,7 @@ def read_generator(path) -> dict:
     except Exception: d = None  # let load_checkpoint say precisely what is wrong with the file
     if not (isinstance(d, dict) and d.get('format') == WEIGHTS_FORMAT):
         ck = load_checkpoint(path)
-        return dict(cfg=ck['cfg'], generator=ck['generator'], meta=dict(step=ck['step']))
+        return dict(cfg=ck['cfg'], generator=ck.get('generator_ema', ck['generator']), meta=dict(step=ck['step'], ema='generator_ema' in ck))
     try: cfg = config_from_dict(d['config'])
     except ConfigError as e: raise CheckpointError(f"weights {path} (ra_inpaint {d.get('version', '?')}) have a config this version cannot read: {e}") from e
     return dict(cfg=cfg, generator=d['generator'], meta=d.get('meta', {}))
@@ -119,7 +179,8 @@ def _files(p) -> list[Path]:
     if p.is_dir(): return _walk(p)
     raise FileNotFoundError(f"no such file or folder: {p}")
 
-def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrite=False, progress=True) -> list[Path]:
+def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrite=False, progress=True,
+               strategy: str = 'auto') -> list[Path]:
     "Fill every image under `image` with the matching mask under `mask` (`checkpoint` None: the shipped scene model); write PNGs to `out`."
     from tqdm.auto import tqdm
     imgs, masks = _files(image), _files(mask)
@@ -144,6 +205,6 @@ def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrit
         for s in range(0, len(imgs), batch_size):
             xs = [load_image(p) for p in imgs[s:s + batch_size]]
             ms = [read(masks[0 if len(masks) == 1 else s + j], tuple(x.shape[-2:]))[0] for j, x in enumerate(xs)]
-            for y, dst in zip(fill(g, xs, ms), dsts[s:s + batch_size]): save_image(y, dst)
+            for y, dst in zip(fill(g, xs, ms, strategy=strategy, batch_size=batch_size), dsts[s:s + batch_size]): save_image(y, dst)
             bar.update(len(xs))
     return dsts

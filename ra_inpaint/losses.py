@@ -18,8 +18,9 @@ from torchvision.models import VGG16_Weights
 from .core import VGG_INPUTS  # 'imagenet' | 'minus1_1' | 'zero1': what RAConfig.vgg_input may say
 
 # %% auto #0
-__all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_ENV', 'VGG_LAYERS', 'VGG_INDICES', 'WeightsNotFoundError', 'hub_checkpoint_dir',
-           'weights_missing_message', 'find_weights', 'load_vgg16', 'VGGFeatures', 'l1_loss', 'perceptual_loss', 'gram',
+__all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_ENV', 'VGG_LAYERS', 'VGG_INDICES', 'VGG19N_FILE', 'VGG19N_ENV', 'VGG19N_URL',
+           'VGG19N_SCALE', 'WeightsNotFoundError', 'hub_checkpoint_dir', 'weights_missing_message', 'find_weights',
+           'load_vgg16', 'VGGFeatures', 'vgg19_normalised', 'VGG19Features', 'l1_loss', 'perceptual_loss', 'gram',
            'style_loss', 'ralsgan_d_loss', 'ralsgan_g_loss', 'GeneratorLoss']
 
 # %% ../nbs/09_losses.ipynb #e754832a
@@ -121,6 +122,42 @@ class VGGFeatures(nn.Module):
             out.append(x)
         return out
 
+# %% ../nbs/09_losses.ipynb #784925a0
+VGG19N_FILE = 'vgg_normalised_conv3_1.pth'
+VGG19N_ENV = 'RA_INPAINT_VGG19'
+VGG19N_URL = 'https://github.com/jkbehne/GOTStyleTranfer (models/vgg_normalised_conv3_1.pth)'
+VGG19N_SCALE = 255 * 0.226  # Caffe's input scale over torchvision's (chapter text)
+
+def vgg19_normalised() -> nn.Sequential:
+    "The normalised VGG-19 up to relu3_1, layer for layer as its state dict numbers it (0.weight ... 16.bias)."
+    conv = lambda i, o: [nn.ReflectionPad2d(1), nn.Conv2d(i, o, 3), nn.ReLU()]
+    return nn.Sequential(nn.Conv2d(3, 3, 1), *conv(3, 64), *conv(64, 64), nn.MaxPool2d(2, ceil_mode=True),
+                         *conv(64, 128), *conv(128, 128), nn.MaxPool2d(2, ceil_mode=True), *conv(128, 256))
+
+class VGG19Features(nn.Module):
+    "Frozen normalised VGG-19 returning relu1_1, relu2_1, relu3_1 of a [0,1] image batch, on torchvision's scale."
+    input = 'own'  # module 0 is its input transform
+    def __init__(self, net=None,  # a `vgg19_normalised()` module, a weights path, or None (env var, then torch.hub's cache)
+                 pretrained: bool = True):  # False: random weights (tests)
+        super().__init__()
+        if not isinstance(net, nn.Module):
+            path = net
+            net = vgg19_normalised()
+            if pretrained:
+                def no_download(): raise RuntimeError('no download source: copy the file by hand')
+                net.load_state_dict(find_weights(path, VGG19N_FILE, VGG19N_ENV, 'normalised VGG-19', VGG19N_URL,
+                                                 no_download, extra=' (or set RAConfig.vgg_weights)'))
+        self.stages = nn.ModuleList([net[:4], net[4:11], net[11:18]])  # up to relu1_1, relu2_1, relu3_1
+        self.requires_grad_(False); self.eval()
+
+    def train(self, mode: bool = True): return super().train(False)
+
+    def forward(self, x):  # (B,3,H,W) in [0,1]
+        out = []
+        for s in self.stages:
+            x = s(x); out.append(x / VGG19N_SCALE)
+        return out
+
 # %% ../nbs/09_losses.ipynb #4fa29be0
 def l1_loss(pred, gt,
             mask=None,               # (B,1,H,W), 1 = hole; only read when `hole_weight` != 1
@@ -162,7 +199,7 @@ class GeneratorLoss(nn.Module):
     def __init__(self, cfg,                 # RAConfig: w_l1, w_perceptual, w_style, w_adv, vgg_input
                  vgg_features: VGGFeatures | None = None):  # shared frozen VGG; None: no perceptual/style terms
         super().__init__()
-        if vgg_features is not None and vgg_features.input != cfg.vgg_input:
+        if vgg_features is not None and vgg_features.input not in (cfg.vgg_input, 'own'):
             raise ValueError(f"the VGG features are fed {vgg_features.input!r} input but the config says "
                              f"vgg_input={cfg.vgg_input!r}: build them with VGGFeatures(..., input=cfg.vgg_input)")
         self.cfg, self.vgg = cfg, vgg_features

@@ -21,8 +21,9 @@ from .losses import WeightsNotFoundError, find_weights
 # %% auto #0
 __all__ = ['QUANTIZE', 'INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'GRAY', 'CONVENTIONS', 'l1_percent', 'psnr',
            'gaussian_kernel1d', 'ssim', 'biharmonic_fill', 'quantize', 'load_inception', 'frechet_distance',
-           'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator', 'na_reason', 'BucketTable', 'rgb_to_gray',
-           'mae_ratio', 'ssim_uniform', 'ssim_lbam', 'Convention', 'score_images', 'quantize_mode']
+           'frechet_distance_reference', 'GaussianStats', 'FIDAccumulator', 'na_reason', 'BucketTable',
+           'paired_bootstrap', 'paired_intervals', 'intervals_markdown', 'rgb_to_gray', 'mae_ratio', 'ssim_uniform',
+           'ssim_lbam', 'Convention', 'score_images', 'quantize_mode']
 
 # %% ../nbs/10_metrics.ipynb #02ec5a11
 def _batched(pred, gt):
@@ -253,6 +254,8 @@ class BucketTable:
         "The mean of per-image values (e.g. a `(B,)` tensor collected over batches)."
         v = torch.as_tensor(per_image, dtype=torch.float64).flatten()
         self.add(method, bucket, metric, v.mean().item(), n=v.numel())
+        if not hasattr(self, 'per_image'): self.per_image = {}
+        self.per_image[(method, bucket, metric)] = v  # kept for paired intervals (`paired_intervals`)
 
     def _axes(self):
         from ra_inpaint.masks import BUCKETS
@@ -329,6 +332,36 @@ class BucketTable:
             v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
             t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
         return t
+
+# %% ../nbs/10_metrics.ipynb #e1faba89
+def paired_bootstrap(a, b,                 # per-item values of two methods on the same items
+                     n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    "Mean of a − b and its percentile bootstrap interval, resampling the pairs."
+    d = torch.as_tensor(a, dtype=torch.float64).flatten() - torch.as_tensor(b, dtype=torch.float64).flatten()
+    if d.numel() == 0: raise ValueError('no pairs to compare')
+    g = torch.Generator().manual_seed(seed)
+    means = d[torch.randint(0, d.numel(), (n_boot, d.numel()), generator=g)].mean(1)
+    lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
+    return d.mean().item(), lo, hi
+
+def paired_intervals(table: BucketTable, a: str, b: str, metrics=('l1', 'psnr', 'ssim'), **kw) -> dict:
+    "{(bucket, metric): (mean a−b, low, high)} over every bucket where the table kept both methods' per-image values."
+    per = getattr(table, 'per_image', {})
+    _, buckets, _ = table._axes()
+    return {(bk, m): paired_bootstrap(per[(a, bk, m)], per[(b, bk, m)], **kw)
+            for m in metrics for bk in buckets if (a, bk, m) in per and (b, bk, m) in per}
+
+def intervals_markdown(iv: dict, a: str, b: str, level: float = 0.95) -> str:
+    "A table of `paired_intervals`: the difference, its interval, and whether it favours `a` (✓), `b` (✗) or neither (≈)."
+    rows = [f'**{a} − {b}, paired bootstrap {100 * level:.0f} % intervals**', '',
+            '| Metric | Mask | difference | interval | |', '|---|---|---:|---|---|']
+    for (bk, m), (d, lo, hi) in iv.items():
+        name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
+        better = (lo > 0) if sense == '+' else (hi < 0)
+        worse = (hi < 0) if sense == '+' else (lo > 0)
+        f = '{:+.2f}' if m != 'ssim' else '{:+.4f}'
+        rows.append(f"| {name}{sense} | {bk}% | {f.format(d)} | [{f.format(lo)}, {f.format(hi)}] | {'✓' if better else '✗' if worse else '≈'} |")
+    return '\n'.join(rows)
 
 # %% ../nbs/10_metrics.ipynb #5f7f68ed
 GRAY = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray's weights (ITU-R BT.709 luma), as EdgeConnect's metrics.py uses them

@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/train.html.md"""
 
 # %% ../nbs/11_train.ipynb #01788123
 from __future__ import annotations
-import csv, math, os, pickle, signal, threading, time, warnings, zipfile
+import copy, csv, math, os, pickle, signal, threading, time, warnings, zipfile
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,14 +25,16 @@ from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, atom
 from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
-from .losses import GeneratorLoss, VGGFeatures, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
+from .losses import GeneratorLoss, VGGFeatures, VGG19Features, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
+from .attention import region_perplexity
 from .rmg import SharedLinear
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTED_TERMS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
-           'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CheckpointError',
-           'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog', 'read_log',
-           'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'shared_linear_drift']
+__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTED_TERMS', 'REGION_COLUMNS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv',
+           'rank_device', 'dist_env', 'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset',
+           'CheckpointError', 'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog',
+           'read_log', 'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'ema_decay_at',
+           'shared_linear_drift']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class EpochDataset(torch.utils.data.Dataset):
         return self.ds[i]
 
 # %% ../nbs/11_train.ipynb #ff156c9c
-MODEL_FIELDS = ('size', 'base_ch', 'n_res_blocks', 'dilation', 'lga_where', 'attention', 'n_regions', 'reduction',
+MODEL_FIELDS = ('size', 'base_ch', 'n_res_blocks', 'dilation', 'lga_where', 'attention', 'n_regions', 'reduction', 'color_path',
                 'se_reduction', 'sk_reduction', 'sk_min_dim', 'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers')
 CKPT_KEYS = ('generator', 'discriminator', 'opt_g', 'opt_d', 'step', 'config')
 
@@ -167,8 +169,10 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
     return ck
 
 # %% ../nbs/11_train.ipynb #0ee95a82
-WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv')  # weight × term, as GeneratorLoss returns them
-LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'd', *WEIGHTED_TERMS, 'bad', 'images_per_s', 'time')
+WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region')  # weight × term, as GeneratorLoss returns them
+REGION_COLUMNS = ('regions_enc1', 'regions_enc2', 'regions_dec1', 'regions_dec2')  # exp(H) of each LGA layer's mean RM (chapter 04)
+LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'region', 'd', *WEIGHTED_TERMS, *REGION_COLUMNS,
+               'bad', 'images_per_s', 'time')
 
 class CSVLog:
     "Append-only CSV of per-step losses; on resume, rows past the checkpoint's step are dropped first."
@@ -280,8 +284,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler('cuda' if dev.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
         self.mem_fmt = torch.channels_last if cfg.channels_last and dev.type == 'cuda' else torch.contiguous_format
         self.info = dict(device=str(dev), world_size=self.env.world_size, amp=str(self.amp).replace('torch.', '') if self.amp else 'fp32')
+        if dev.type == 'cuda' and self.is_main:  # said once: bf16 only where the GPU has it natively (chapter 00)
+            print(f"precision: {self.info['amp']}{' with a gradient scaler' if self.scaler.is_enabled() else ''} on {torch.cuda.get_device_name(dev)}")
         seed_everything(cfg.seed)  # the same initial weights on every rank
         self.G = InpaintGenerator(cfg).to(dev, memory_format=self.mem_fmt)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval() if cfg.ema_decay else None  # what evaluation and export read
         self.D = PatchDiscriminator(cfg).to(dev, memory_format=self.mem_fmt)
         self.loss_fn = GeneratorLoss(cfg, self._setup_vgg(vgg, require_vgg)).to(dev)
         # fused Adam (CUDA and CPU) can skip a step on a device-side flag: NaN steps are skipped without a host sync
@@ -310,14 +317,19 @@ class Trainer:
 
     @property
     def generator(self) -> nn.Module:
-        "The bare generator (not DDP-wrapped or compiled), for inference."
-        return self.G
+        "The bare generator for inference (not DDP-wrapped or compiled): its moving average when `cfg.ema_decay` > 0."
+        return self.G_ema if self.G_ema is not None else self.G
+
+    @property
+    def ra_layers(self) -> dict:
+        "G's region-aware attention modules by LGA place (enc1, enc2 or dec1, dec2)."
+        return {k: l.ra for k, l in self.G.lga.items() if l.ra is not None}
 
     @property
     def terms(self) -> list[str]:
         "The loss terms logged each step."
-        terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv']
-        return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms]
+        terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv'] + (['region'] if self.ra_layers else [])
+        return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms] + [f'regions_{k}' for k in self.ra_layers]
 
 # %% ../nbs/11_train.ipynb #654211d3
 @patch
@@ -326,16 +338,18 @@ def _setup_vgg(self: Trainer, vgg, require: bool):
     cfg, why = self.cfg, None
     if not cfg.use_perceptual: why = 'w_perceptual = w_style = 0 in the config'
     elif vgg is None: why = 'no VGG16 given (vgg=None)'
-    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, VGGFeatures) else VGGFeatures(vgg, input=cfg.vgg_input)
+    elif isinstance(vgg, nn.Module): feats = vgg if isinstance(vgg, (VGGFeatures, VGG19Features)) else VGGFeatures(vgg, input=cfg.vgg_input)
     else:
-        try: feats = VGGFeatures(load_vgg16(cfg.vgg_weights, allow_download=vgg == 'auto') if vgg in ('auto', 'local')
-                                 else load_vgg16(vgg), input=cfg.vgg_input)
+        path = cfg.vgg_weights if vgg in ('auto', 'local') else vgg
+        try:
+            if cfg.perceptual_net == 'vgg19_relu3_1': feats = VGG19Features(path)
+            else: feats = VGGFeatures(load_vgg16(path, allow_download=vgg == 'auto'), input=cfg.vgg_input)
         except WeightsNotFoundError as e:
             if require: raise
-            why = f"VGG16 ImageNet weights not found ({e})"
+            why = f"{cfg.perceptual_net} ImageNet weights not found ({e})"
     if why is not None and require and cfg.use_perceptual:
         raise WeightsNotFoundError(f"perceptual/style losses are enabled (w_perceptual={cfg.w_perceptual}, w_style={cfg.w_style}) but {why}")
-    self.info.update(perceptual_enabled=why is None, perceptual_reason=why or 'VGG16 features loaded')
+    self.info.update(perceptual_enabled=why is None, perceptual_reason=why or f'{cfg.perceptual_net} features loaded')
     if why is not None:
         if cfg.use_perceptual and self.is_main: warnings.warn(f"training with L1 + adversarial only: {why}")
         return None
@@ -403,9 +417,24 @@ def _forward_backward(self: Trainer, image, mask):
         with self._autocast():
             losses = self._loss()(pred, image, mask, d_real.detach(), self.D_adv(pred))
     finally: self.D.requires_grad_(True)
+    losses = self._region_terms(losses)
     self.scaler.scale(losses['total']).backward()
     terms = {k: v.detach().float() for k, v in losses.items()} | dict(d=d_loss.detach().float())
     return terms, torch.isfinite(torch.stack([terms['total'], terms['d']])).all()
+
+@patch
+def _region_terms(self: Trainer, losses: dict) -> dict:
+    "Add the region-balance term Σ (log n − H(mean RM)) over RA layers (weighted by `w_region`) and each layer's exp(H)."
+    if not self.ra_layers: return losses
+    bal, out = 0., dict(losses)
+    for k, ra in self.ra_layers.items():
+        p = ra.usage.clamp_min(1e-12)
+        h = -(p * p.log()).sum()
+        bal = bal + math.log(len(p)) - h
+        out[f'regions_{k}'] = h.detach().exp()
+    out['region'], out['w_region'] = bal, self.cfg.w_region * bal
+    out['total'] = losses['total'] + out['w_region']
+    return out
 
 @patch
 def _snapshot_buffers(self: Trainer):
@@ -422,12 +451,13 @@ def _apply(self: Trainer, bad: torch.Tensor, bufs: list):
     "Both Adam steps unless `bad` (a device bool), in which case the buffers are restored; gradients cleared."
     if self.sync_free:
         for opt in (self.opt_d, self.opt_g): opt.grad_scale, opt.found_inf = None, bad.float()  # fused Adam skips on found_inf
-        self.opt_d.step(); self.opt_g.step(); self._decay_shared_linears((~bad).float())
+        self.opt_d.step(); self.opt_g.step(); self._decay_shared_linears((~bad).float()); self._update_ema((~bad).float())
         with torch.no_grad():
             for s, b in zip(self._buf_snap, bufs): b.copy_(torch.where(bad, s, b))
     elif not bad.item():  # fp16: GradScaler reads its own inf flag on the host too
         self.scaler.step(self.opt_d); self.scaler.step(self.opt_g); self.scaler.update()
         self._decay_shared_linears(1.)  # also after an update the scaler skipped (fp16 overflow): the pull needs no gradient
+        self._update_ema(1.)
     else:
         with torch.no_grad():
             for s, b in zip(self._buf_snap, bufs): b.copy_(s)
@@ -440,6 +470,19 @@ def _decay_shared_linears(self: Trainer, keep):  # 1 (or a device scalar, 0 on a
     a = self.opt_g.param_groups[0]['lr'] * self.cfg.rmg_weight_decay * keep
     with torch.no_grad():
         for W in self.shared_linears: W.mul_(1 - a); W.diagonal().add_(a)  # (1 − a)·W + a·I, without an L×L identity
+
+def ema_decay_at(decay: float, step: int) -> float:
+    "The moving average's decay at `step`: min(decay, (1 + step)/(10 + step)), so the first steps are not averaged with the random start."
+    return min(decay, (1 + step) / (10 + step))
+
+@patch
+def _update_ema(self: Trainer, keep):  # 1, or a device scalar that is 0 on a skipped step
+    "`cfg.ema_decay`: G_ema ← G_ema + (1 − decay)·keep·(G − G_ema); buffers (BN statistics) copied."
+    if self.G_ema is None: return
+    w = (1 - ema_decay_at(self.cfg.ema_decay, self.step)) * keep
+    with torch.no_grad():
+        for e, p in zip(self.G_ema.parameters(), self.G.parameters()): e.lerp_(p, w)
+        for e, b in zip(self.G_ema.buffers(), self.G.buffers()): e.copy_(b)
 
 # %% ../nbs/11_train.ipynb #f53a1359
 def shared_linear_drift(G: nn.Module) -> dict:
@@ -462,7 +505,8 @@ def state_dict(self: Trainer) -> dict:
     if self.env.enabled:
         rngs = [None] * self.env.world_size
         dist.all_gather_object(rngs, rng_state())
-    return dict(generator=self.G.state_dict(), discriminator=self.D.state_dict(),
+    ema = dict(generator_ema=self.G_ema.state_dict()) if self.G_ema is not None else {}
+    return dict(generator=self.G.state_dict(), discriminator=self.D.state_dict(), **ema,
                 opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict(),
                 step=self.step, epoch=self.epoch, rng=rngs, config=config_to_dict(self.cfg),
                 version=ra_inpaint.__version__, counters=dict(self.counters), best=dict(self.best),
@@ -504,6 +548,7 @@ def _resume(self: Trainer):
         return None
     ck = load_checkpoint(p, self.cfg)  # on the CPU: random states must be CPU tensors; load_state_dict moves the rest
     self.G.load_state_dict(ck['generator']); self.D.load_state_dict(ck['discriminator'])
+    if self.G_ema is not None: self.G_ema.load_state_dict(ck.get('generator_ema', ck['generator']))  # no average yet: start it at G
     self.opt_g.load_state_dict(ck['opt_g']); self.opt_d.load_state_dict(ck['opt_d'])
     for opt, lr in ((self.opt_g, self.cfg.lr), (self.opt_d, self.cfg.d_lr)):  # the config's rates win: resuming with a lower lr decays it
         for g in opt.param_groups: g['lr'] = lr
@@ -556,7 +601,8 @@ def _flush(self: Trainer):
         else: self.counters['bad_streak'] = 0
     if self.pbar is not None:
         last = dict(zip(self.terms, vals[-1]))
-        self.pbar.set_postfix(l1=f"{last['l1']:.4f}", adv=f"{last['adv']:.3f}", d=f"{last['d']:.3f}",
+        regions = {k[8:]: f"{v:.1f}" for k, v in last.items() if k.startswith('regions_')}  # effective regions per RA layer
+        self.pbar.set_postfix(l1=f"{last['l1']:.4f}", adv=f"{last['adv']:.3f}", d=f"{last['d']:.3f}", **regions,
                               img_s=f"{ips:.1f}", bad=self.counters['bad_steps'], refresh=False)
     self._window = []
     if diverged is not None: self._diverged()
@@ -565,7 +611,7 @@ def _flush(self: Trainer):
 def evaluate_l1(self: Trainer, ds=None, max_items: int = 64) -> float:
     "Mean L1 between prediction and ground truth over (up to `max_items` of) `ds` (default `val_ds`), eval mode."
     ds = ds if ds is not None else self.val_ds
-    G, tot, n = self.G, 0., 0
+    G, tot, n = self.generator, 0., 0
     was = G.training; G.eval()
     with torch.no_grad(), _preserved_rng():
         for a in range(0, min(max_items, len(ds)), self.cfg.batch_size):
@@ -592,7 +638,7 @@ def _checkpoint(self: Trainer, force: bool = False) -> bool:
 def _samples(self: Trainer):
     if not self.is_main: return
     img, m = self._to_device(self._sample_batch)
-    save_image(sample_grid(self.G, img, m, self._autocast), self.out_dir/'samples'/f'step_{self.step:06d}.png')
+    save_image(sample_grid(self.generator, img, m, self._autocast), self.out_dir/'samples'/f'step_{self.step:06d}.png')
 
 # %% ../nbs/11_train.ipynb #428d0ac4
 @contextmanager

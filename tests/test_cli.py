@@ -120,6 +120,13 @@ def test_eval_prints_table_and_writes_files(ckpt, tmp_path, capsys, monkeypatch)
                      '--max-images', '2', '--device', 'cpu', '--baselines']) == 0
     head = (tmp_path/'ev2'/'table.md').read_text().splitlines()[0]
     assert 'ours' in head and 'biharmonic' not in head
+    capsys.readouterr()
+    # --ci: paired bootstrap intervals of ours − biharmonic per bucket and metric, printed and saved
+    assert cli.main(['eval', '--checkpoint', str(ckpt), '--data', str(tmp_path/'imgs'), '--out', str(tmp_path/'ev3'),
+                     '--max-images', '3', '--device', 'cpu', '--baselines', 'biharmonic', '--ci']) == 0
+    out, md = capsys.readouterr().out, (tmp_path/'ev3'/'intervals.md').read_text()
+    assert 'ours − biharmonic, paired bootstrap 95 % intervals' in out and md in out
+    assert md.count('| PSNR+ |') == 5 and md.count('| SSIM+ |') == 5  # four buckets and the pooled row
 
 def test_bench_prints_one_json_object(tmp_path, capsys):
     assert cli.main(['bench', '--device', 'cpu', '--size', '32', '--batch', '2', '--steps', '1', '--windows', '1',

@@ -190,7 +190,7 @@ def test_missing_vgg_weights(img_dir, tmp_path, monkeypatch):
         quiet()
         tr = Trainer(cfg, ds_of(img_dir, cfg), tmp_path/'b', vgg='auto', require_vgg=False, progress=False)
     assert tr.info['perceptual_enabled'] is False and 'nope' in tr.info['perceptual_reason']
-    assert tr.terms == ['total', 'l1', 'adv', 'd', 'w_l1', 'w_adv']
+    assert tr.terms == ['total', 'l1', 'adv', 'region', 'd', 'w_l1', 'w_adv', 'w_region', 'regions_enc1', 'regions_enc2']
 
 def test_sampler_shards_ranks_without_overlap():
     s = [ResumableBatchSampler(10, 5, seed=3, rank=r, world_size=2) for r in range(2)]
@@ -333,10 +333,11 @@ def test_log_has_every_weighted_term(img_dir, tmp_path, vgg):
     from ra_inpaint.train import WEIGHTED_TERMS, loss_shares, plot_loss_shares
     cfg = tiny(w_style=40., w_adv=.3, l1_hole_weight=2.)
     tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
-    assert tr.terms == ['total', 'l1', 'perceptual', 'style', 'adv', 'd', 'w_l1', 'w_perceptual', 'w_style', 'w_adv']
+    assert tr.terms == ['total', 'l1', 'perceptual', 'style', 'adv', 'region', 'd', 'w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region',
+                        'regions_enc1', 'regions_enc2']
     log = read_log(tmp_path/'log.csv')
     for src in (log, {k: np.array(v) for k, v in h['history'].items()}):
-        for k in ('l1', 'perceptual', 'style', 'adv'):
+        for k in ('l1', 'perceptual', 'style', 'adv', 'region'):
             np.testing.assert_allclose(src[f'w_{k}'], getattr(cfg, f'w_{k}') * src[k], rtol=1e-6)
         np.testing.assert_allclose(sum(src[k] for k in WEIGHTED_TERMS), src['total'], rtol=1e-5)
     steps, shares = loss_shares(log, window=2)
@@ -387,3 +388,17 @@ def test_rmg_weight_decay_pulls_the_shared_linear_toward_identity(img_dir, tmp_p
     for w0, w in zip(*outs):
         torch.testing.assert_close(w, (1 - a) * w0 + a * torch.eye(len(w0)), rtol=0, atol=1e-6)
         assert (w - torch.eye(len(w))).norm() < (w0 - torch.eye(len(w0))).norm()
+
+def test_fp16_with_gradient_scaler_trains_and_resumes(img_dir, tmp_path, monkeypatch):
+    "The T4 path (fp16 autocast + GradScaler), run on the CPU: steps apply, the scaler's state is saved and restored on resume."
+    monkeypatch.setattr(train_mod, 'amp_dtype', lambda *a, **k: torch.float16)
+    cfg = tiny(ckpt_every=100)
+    tr, h = _run(img_dir, tmp_path, cfg, None, 3)
+    assert tr.amp == torch.float16 and tr.scaler.is_enabled() and not tr.sync_free
+    assert all(np.isfinite(h['history']['l1'])) and h['step'] == 3
+    ck = torch.load(tmp_path/'last.pt', weights_only=True)
+    assert ck['scaler']['scale'] == tr.scaler.get_scale() > 0
+    tr.scaler.update(new_scale=123.)  # a different scale in memory: resuming must bring back the saved one
+    tb = Trainer(cfg, ds_of(img_dir, cfg), tmp_path, vgg=None, progress=False, resume=True)
+    assert tb.scaler.get_scale() == ck['scaler']['scale']
+    assert tb.fit(max_steps=5)['step'] == 5
