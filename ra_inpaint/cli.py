@@ -18,9 +18,10 @@ from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, g
                              load_image, save_image, atomic_path, IMG_EXTS, ImageLoadError)
 from .data import _resize  # the data chapter's antialiased bilinear resize
 from .infer import fill, read_mask, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
+from .launch import parser, main  # the command line itself: argparse only
 
 # %% auto #0
-__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'main']
+__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'run']
 
 # %% ../nbs/15_cli.ipynb #b5223079
 DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
@@ -190,94 +191,9 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
     hist = tr.fit(max_steps=steps, max_seconds=minutes * 60 if minutes else None)
     return dict(out=str(out), steps=hist['step'], info=tr.info)
 
-# %% ../nbs/15_cli.ipynb #1ce910f4
-def _parser() -> argparse.ArgumentParser:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    p = argparse.ArgumentParser(prog='ra-inpaint', description='Region-aware Attention for Image Inpainting', formatter_class=fmt)
-    sub = p.add_subparsers(dest='command', required=True)
-    d = sub.add_parser('demo', help='train a small model on the embedded images and fill held-out ones', formatter_class=fmt)
-    d.add_argument('--out', help='output folder (default runs/demo-<timestamp>)')
-    d.add_argument('--minutes', type=float, default=2.0, help='training time budget')
-    d.add_argument('--device', help='cuda / mps / cpu (default: best available)')
-    d.add_argument('--seed', type=int, default=0)
-    t = sub.add_parser('train', help='train on an image folder, .flist or dataset preset', formatter_class=fmt)
-    t.add_argument('--data', required=True, help='folder | file.flist | celeba:PATH | places2:PATH | paris:PATH')
-    t.add_argument('--masks', help='folder of mask PNGs (white = hole); default: the free-form mask generator')
-    t.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'],
-                   help='mask polarity of --masks (black_hole: black = hole, e.g. QD-IMD)')
-    t.add_argument('--config', help='config file (.json/.yaml); keys of RAConfig, optional "preset:"')
-    t.add_argument('--preset', default='paper', help='named preset when no --config: ' + ', '.join(__import__('ra_inpaint.core').core.PRESETS))
-    t.add_argument('--out', help='output folder (default runs/train-<timestamp>)')
-    t.add_argument('--resume', action='store_true', help='continue from OUT/last.pt')
-    t.add_argument('--init-generator', dest='init_generator',
-                   help='a new run (or --resume without last.pt) starts G from these weights (a .pt, or scene / face: the shipped ones); D and the optimisers start fresh')
-    t.add_argument('--steps', type=int, help='stop after this many steps (default: config max_steps)')
-    t.add_argument('--minutes', type=float, help='stop after this much time')
-    t.add_argument('--batch-size', type=int, dest='batch_size', help='override the config batch size')
-    t.add_argument('--no-perceptual', action='store_true', help='train without the VGG16 perceptual and style losses')
-    t.add_argument('--compile', action=argparse.BooleanOptionalAction, default=None,
-                   help='torch.compile G, D and the loss network (GPU: ~70 s to compile, then ~1.9x faster steps)')
-    t.add_argument('--device', help='cuda / mps / cpu (default: best available)')
-    f = sub.add_parser('fill', help='fill the holes of your images', formatter_class=fmt)
-    f.add_argument('--checkpoint', help='a .pt written by train or demo, or exported weights (default: the shipped --model)')
-    f.add_argument('--model', default='scene', choices=['scene', 'face'], help='the shipped model used without --checkpoint')
-    f.add_argument('--image', required=True, help='an image file or a folder of images')
-    f.add_argument('--mask', required=True, help='a mask file (white = hole) or a folder with one mask per image')
-    f.add_argument('--out', required=True, help='output folder')
-    f.add_argument('--batch-size', type=int, default=8, dest='batch_size')
-    f.add_argument('--overwrite', action='store_true', help='allow writing over an input file')
-    f.add_argument('--strategy', default='auto', choices=['auto', 'resize', 'crop'],
-                   help='resize: the whole photo at the model size (aspect kept); crop: a window around each hole group at the '
-                        "photo's own resolution; auto: crop where the window needs at most 2x shrinking")
-    f.add_argument('--device', help='cuda / mps / cpu (default: best available)')
-    e = sub.add_parser('eval', help='Table 1: L1 %%, PSNR, SSIM, FID per hole-ratio bucket, beside the biharmonic fill',
-                       formatter_class=fmt)
-    e.add_argument('--checkpoint', help='a .pt written by train or demo, or exported weights (default: the shipped --model)')
-    e.add_argument('--model', default='scene', choices=['scene', 'face'], help='the shipped model used without --checkpoint')
-    e.add_argument('--data', required=True, help='folder | file.flist | celeba:PATH | places2:PATH | paris:PATH')
-    e.add_argument('--masks', help='folder of mask PNGs (NVIDIA irregular masks); default: seeded free-form masks')
-    e.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'], help='mask polarity of --masks')
-    e.add_argument('--split', default='test', help='split of a dataset preset (train / val / test)')
-    e.add_argument('--max-images', type=int, dest='max_images', help='at most this many images per bucket (default: all)')
-    e.add_argument('--out', help='output folder (default runs/eval-<timestamp>)')
-    e.add_argument('--fid-weights', dest='fid_weights', help='local pt_inception-2015-12-05-6726825d.pth (default: torch hub cache)')
-    e.add_argument('--download', action='store_true', help='allow pytorch-fid to download the Inception weights')
-    e.add_argument('--batch-size', type=int, dest='batch_size', help='images per batch (default: 64 on GPU, 8 on CPU)')
-    e.add_argument('--workers', type=int, help='loader processes decoding images and drawing masks (default: 8 on GPU, 0 on CPU)')
-    e.add_argument('--baselines', nargs='*', default=['biharmonic', 'telea'], choices=['biharmonic', 'telea'],
-                   help='classical fills scored beside the model, on the CPU (biharmonic: 0.1-0.4 s per 256² image); '
-                        'give the flag alone for none, e.g. for a fast GPU evaluation of 12,000 images')
-    e.add_argument('--seed', type=int, default=0, help='seed of the image-mask pairing')
-    e.add_argument('--convention', default='ra', choices=['ra', 'edgeconnect', 'ctsdg'],
-                   help="whose L1 %%/PSNR/SSIM: ra (ours), edgeconnect (scripts/metrics.py; model >= 51 px), ctsdg (LBAM's script)")
-    e.add_argument('--quantize', default='auto', choices=['auto', 'round', 'floor', 'none'],
-                   help="score the saved 8-bit images: auto = the convention's (floor for edgeconnect), none = float composites")
-    e.add_argument('--ci', action='store_true', help='also print paired bootstrap 95 %% intervals of ours − each baseline (intervals.md)')
-    e.add_argument('--device', help='cuda / mps / cpu (default: best available)')
-    b = sub.add_parser('bench', help='speed of training, filling and evaluation, as one JSON object', formatter_class=fmt)
-    b.add_argument('--device', help='cuda / mps / cpu (default: best available)')
-    b.add_argument('--preset', help='config preset (default: demo on CPU, paper on GPU)')
-    b.add_argument('--size', type=int, help='image size (default: the preset\'s)')
-    b.add_argument('--batch', '--batch-size', type=int, nargs='+', dest='batches', help='batch sizes (default: 8 on CPU, 8 16 32 on GPU)')
-    b.add_argument('--steps', type=int, help='training steps per timed window')
-    b.add_argument('--windows', type=int, default=3, help='timed windows; the median is reported')
-    b.add_argument('--warmup', type=int, default=1, help='untimed warm-up windows')
-    b.add_argument('--data', help='image folder for real data loading (default: synthetic tensors, flagged)')
-    for flag in ('compile', 'amp', 'channels-last', 'cpu-amp', 'cache-images'):
-        b.add_argument(f'--{flag}', action=argparse.BooleanOptionalAction, default=None, help=f'override the config\'s {flag}')
-    b.add_argument('--workers', type=int, dest='num_workers', help='override the config\'s num_workers (loader processes)')
-    b.add_argument('--threads', type=int, help='torch intra-op threads (default: torch\'s own choice)')
-    b.add_argument('--no-perceptual', action='store_true', help='time the step without VGG16 (what offline demo runs)')
-    b.add_argument('--photo', type=int, help='also time filling one PHOTOxPHOTO image')
-    b.add_argument('--eval-images', type=int, dest='eval_images', help='also time `eval` end to end on N JPEGs x 4 buckets')
-    b.add_argument('--parts', nargs='+', default=['train', 'fill', 'eval'], choices=['train', 'fill', 'eval'])
-    b.add_argument('--json', help='append the JSON object as one line to this file')
-    return p
-
 # %% ../nbs/15_cli.ipynb #e5a7a944
-def main(argv=None) -> int:
-    "Entry point of the `ra-inpaint` console script."
-    args = _parser().parse_args(argv)
+def run(args) -> int:
+    "Run one parsed command (`launch.parser()`); errors become one line on stderr and exit status 2."
     try:
         if args.command == 'demo':
             r = demo(args.out, args.minutes, args.device, args.seed)

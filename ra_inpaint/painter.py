@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/painter.html.md"""
 
 # %% ../nbs/13b_painter.ipynb #27867762
 from __future__ import annotations
-import io, time
+import io, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +64,9 @@ class Painter:
     def __init__(self, generator, image,    # image: (3,H,W) in [0,1], any size
                  name: str = 'painted',     # file stem Save uses: NAME_mask.png, NAME_filled.png
                  out='painted',             # the folder Save writes to
-                 max_side: int = 512):      # the long side of the canvas, at most
-        self.generator, self.image, self.name, self.out = generator, image.float(), name, Path(out)
+                 max_side: int = 512,       # the long side of the canvas, at most
+                 strategy: str = 'auto'):   # infer.fill's: 'auto' | 'resize' | 'crop' (chapter 11b)
+        self.generator, self.image, self.name, self.out, self.strategy = generator, image.float(), name, Path(out), strategy
         self.hw = tuple(image.shape[-2:]); self.disp_hw = display_size(self.hw, max_side)
         self.strokes, self.current, self.brush, self.erase = [], None, 20, False
         self.result = self.maps = self.biharmonic = None; self._w = None
@@ -92,14 +93,20 @@ class Painter:
 # %% ../nbs/13b_painter.ipynb #d5afb066
 @torch.no_grad()
 def _fill(self: Painter) -> torch.Tensor:
-    "Fill the painted hole: `infer.fill` (model at its size, hole pasted back at full size), maps of the same pass, biharmonic."
+    "Fill the painted hole with `infer.fill` (`self.strategy`), the region maps of the whole photo as `resize` shows it, biharmonic."
     m, g = self.mask, self.generator
     if not m.any(): raise ValueError("no hole painted yet: paint over what should go, then Fill")
     was, t = g.training, time.perf_counter()
     g.eval()
-    try: self.result = infer.fill(g, [self.image], [m])[0]
+    try:
+        self.result = infer.fill(g, [self.image], [m], strategy=self.strategy)[0]
+        self.seconds = time.perf_counter() - t
+        sq, msq, self.map_hw = infer.to_square(self.image, m, g.cfg.size)  # crops see parts: the maps show the whole photo
+        g(sq[None] * (1 - msq[None]), msq[None])
     finally: g.train(was)
-    self.maps, self.seconds = last_region_maps(g), time.perf_counter() - t
+    S, (h, w) = g.cfg.size, self.map_hw
+    def crop(a): return None if a is None else a[..., :math.ceil(h * a.shape[-2] / S), :math.ceil(w * a.shape[-1] / S)]  # padding off
+    self.maps = {k: (crop(rmc), crop(rm), sk) for k, (rmc, rm, sk) in last_region_maps(g).items()}
     hw = self.disp_hw if self.disp_hw[0] < self.hw[0] else self.hw  # shown size, at most the photo's
     self.biharmonic = biharmonic_fill(_resize(self.image, *hw), mask_to(m[None], hw)[0])
     return self.result
@@ -127,7 +134,7 @@ def fill_figure(p: Painter, width: float = 8) -> Figure:
     m = mask_to(p.mask[None], p.disp_hw)[0]
     _panel(axs[0], _resize(p.image, h, w) * (1 - m) + m, f'hole: {p.mask.mean():.1%} of {p.hw[1]}×{p.hw[0]}')
     if p.result is not None:
-        _panel(axs[1], _resize(p.result, h, w), f'model ({p.generator.cfg.size}², pasted at full size)')
+        _panel(axs[1], _resize(p.result, h, w), f'model ({p.strategy}: {p.generator.cfg.size}² windows, pasted at full size)')
         _panel(axs[2], p.biharmonic, 'biharmonic')
     else:
         for a, t in zip(axs[1:], ('model', 'biharmonic')): _panel(a, np.ones((h, w, 3)), f'{t}: press Fill')

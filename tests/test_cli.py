@@ -163,7 +163,7 @@ def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
 def test_train_compile_flag_reaches_the_config(ckpt, monkeypatch):
     "--compile / --no-compile override the config; absent, the config's own value stays (the fixture's run: off)."
     assert torch.load(ckpt, weights_only=True)['config']['compile'] is False
-    p = cli._parser()
+    p = cli.parser()
     assert p.parse_args(['train', '--data', 'x', '--compile']).compile is True
     assert p.parse_args(['train', '--data', 'x', '--no-compile']).compile is False
     assert p.parse_args(['train', '--data', 'x']).compile is None
@@ -196,10 +196,10 @@ def test_train_init_generator_flag(ckpt, tmp_path):
     assert load_checkpoint(tmp_path/'run'/'last.pt')['step'] == 1
 
 def test_no_library_module_imports_cli():
-    "Inference lives in `infer`: only `cli` itself (and nbdev's index) may name the command module."
+    "Inference lives in `infer`: only `cli` itself, the entry point `launch` (lazily) and nbdev's index may name the command module."
     import re
     root = Path(__file__).resolve().parents[1]/'ra_inpaint'
-    bad = [p.name for p in root.glob('*.py') if p.name not in ('cli.py', '_modidx.py')
+    bad = [p.name for p in root.glob('*.py') if p.name not in ('cli.py', 'launch.py', '_modidx.py')
            and re.search(r'^\s*(from\s+(ra_inpaint)?\.?cli\s+import|import\s+ra_inpaint\.cli)', p.read_text(), re.M)]
     assert bad == []
 
@@ -255,4 +255,13 @@ def test_train_polarity_flag_reaches_the_mask_folder(tmp_path, monkeypatch):
     assert black.masks.polarity == 'black_hole' and white.masks.polarity == 'white_hole'
     assert black.masks[0].mean().item() == pytest.approx(24 * 48 / 64**2)
     assert torch.equal(black.masks[0], 1 - white.masks[0])
-    with pytest.raises(SystemExit): cli._parser().parse_args(['train', '--data', 'x', '--polarity', 'white'])
+    with pytest.raises(SystemExit): cli.parser().parse_args(['train', '--data', 'x', '--polarity', 'white'])
+
+def test_help_and_fill_do_not_import_torchvision(tmp_path):
+    "The entry point parses without torch; `fill` (here on a bad path) never imports torchvision."
+    import subprocess, sys
+    code = ("import sys; from ra_inpaint import launch; launch.parser(); assert 'torch' not in sys.modules; "
+            "rc = launch.main(['fill', '--image', 'nope.png', '--mask', 'nope.png', '--out', %r]); "
+            "assert rc == 2 and 'torch' in sys.modules and 'torchvision' not in sys.modules, sorted(sys.modules)" % str(tmp_path/'o'))
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]

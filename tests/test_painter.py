@@ -84,9 +84,13 @@ def test_fill_keeps_known_pixels(gen, coffee):
     assert out.shape == coffee.shape and torch.equal(out[known], coffee[known])
     assert (out[~known] != coffee[~known]).any()
     assert gen.training and all(torch.equal(gen.state_dict()[k], v) for k, v in bn.items())
-    # the region maps are those of the fill's own input (the photo resized to 32², the mask max-pooled)
-    ref = region_maps(gen, _resize(coffee, 32, 32), mask_to(p.mask[None], 32)[0])
-    for name in ref: assert torch.allclose(p.maps[name][1], ref[name][1], atol=1e-6)
+    # the region maps are those of the whole photo as `resize` gives it to the model (aspect kept, padding cut off)
+    sq, msq, (h, w) = infer.to_square(coffee, p.mask, 32)
+    ref = region_maps(gen, sq, msq)
+    for name in ref:
+        a = ref[name][1]
+        hh, ww = -(-h * a.shape[-2] // 32), -(-w * a.shape[-1] // 32)
+        assert torch.allclose(p.maps[name][1], a[..., :hh, :ww], atol=1e-6)
     assert p.biharmonic.shape == (3, 341, 512)                             # computed at the size shown
     assert [len(f.axes) for f in (fill_figure(p), regions_figure(p))] == [3, 6]
 
@@ -94,7 +98,7 @@ def test_fill_keeps_known_pixels(gen, coffee):
 def test_fill_is_infer_fill(gen, monkeypatch):
     "Fill goes through infer.fill (the path of `ra-inpaint fill`), not a copy of it."
     calls = []
-    def fake(g, images, masks, size=None):
+    def fake(g, images, masks, size=None, strategy='auto'):
         calls.append((g, images[0].shape, masks[0].shape)); return [torch.zeros_like(images[0])]
     monkeypatch.setattr(infer, 'fill', fake)
     p = Painter(gen, torch.rand(3, 70, 90)); p.press(30, 30); p.release()
