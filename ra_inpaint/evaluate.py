@@ -25,10 +25,21 @@ from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switc
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
 
 # %% auto #0
-__all__ = ['EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes', 'pooled_label', 'evaluate',
-           'save_intervals', 'save_eval']
+__all__ = ['warn_inverted', 'EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
+           'pooled_label', 'evaluate', 'save_intervals', 'save_eval']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
+def warn_inverted(ratios: list, folder, polarity: str) -> list:
+    "Warn when a mask folder looks inverted: its median hole ratio is above 50 %, or some masks are mostly hole (named, up to 5)."
+    rs = [r for _, r in ratios]
+    odd = [str(p.name) for p, r in ratios if r > 0.5]
+    if not rs or not odd: return odd
+    other = 'black_hole' if polarity == 'white_hole' else 'white_hole'
+    head = (f"the median hole ratio of {folder} is {np.median(rs):.0%}: the masks look inverted" if np.median(rs) > 0.5 else
+            f"{len(odd)} of {len(rs)} masks in {folder} are more than half hole (inverted polarity?)")
+    warnings.warn(f"{head} (polarity={polarity!r}; try {other!r}): {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
+    return odd
+
 class EvalMasks:
     "The mask of image `i` in bucket `b`: a function of `(seed, i, b)` only."
     def __init__(self, size: int,     # model size (masks are size×size)
@@ -48,6 +59,7 @@ class EvalMasks:
                         warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
                         self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
                 except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
+            warn_inverted(self._index, self.path, self.polarity)
         return self._index
 
     def _folder(self, bucket):
@@ -249,6 +261,9 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
         if out is not None:
             tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
             _grid(tiles, Path(out)/f'grid_{b}.png')
+    if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
+        used = {b: len({c['mask'] for c in cases[b]}) for b in buckets}
+        notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(cases[b])} images' for b, n in used.items()) + '.')
     cases = [c for b in buckets for c in cases[b]]   # pairs.json: bucket by bucket, images in order
     bar.close()
     table.pooled = pooled_label(buckets) if pooled and len(buckets) > 1 else None

@@ -195,3 +195,20 @@ def test_unreadable_image_with_loader_workers(setup, tmp_path):
     with pytest.raises(RuntimeError) as ei:
         evaluate(g, [bad, bad2], **kw)
     assert 'none of the 2 images' in str(ei.value) and '\n' not in str(ei.value)
+
+def test_inverted_mask_folder_is_named_and_masks_counted(setup, tmp_path):
+    "A folder of mostly-hole masks (black = hole read as white = hole) warns, naming files; the notes count distinct masks."
+    g, paths = setup
+    for j in range(4):
+        m = free_form_mask(S, '20-30', rng=j)
+        save_image(torch.from_numpy(m)[None].expand(3, -1, -1), tmp_path/f'ok{j}.png')
+        save_image(torch.from_numpy(1 - m)[None].expand(3, -1, -1), tmp_path/f'inv{j}.png')  # 70-80 % hole
+    with pytest.warns(UserWarning, match=r'4 of 8 masks .* more than half hole .*inv0.png'):
+        t = evaluate(g, paths, masks=tmp_path, device='cpu', progress=False, buckets=('20-30',), baselines=())
+    n = len({c['mask'] for c in t.cases})
+    assert 1 <= n <= 3 and f'Distinct masks per bucket: 20-30 %: {n} for 3 images.' in t.notes
+    inv = tmp_path/'inv'; inv.mkdir()
+    for j in range(3): save_image(torch.from_numpy(1 - free_form_mask(S, '20-30', rng=j))[None].expand(3, -1, -1), inv/f'm{j}.png')
+    with pytest.warns(UserWarning, match='median hole ratio .* look inverted'):
+        with pytest.raises(ValueError, match='no mask'):
+            evaluate(g, paths, masks=inv, device='cpu', progress=False, buckets=('20-30',), baselines=())
