@@ -46,7 +46,7 @@ class RAConfig:
     n_regions: int = 16           # n, rows of the learnable region dictionary (Table 3: 8/16/32)
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
     rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
-    color_path: str = 'none'      # 'coarse': input = push-pull fill + mask, output = that fill + a residual (chapter 07)
+    color_path: str = 'none'      # 'coarse': input = push-pull fill + mask, output = that fill + σ(known)·residual (chapter 07)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L

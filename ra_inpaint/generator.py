@@ -14,8 +14,8 @@ from .core import RAConfig
 from .lga import LGA, mask_to
 
 # %% auto #0
-__all__ = ['ResnetBlock', 'coarse_fill', 'InpaintGenerator', 'param_count', 'generator_summary', 'summary_table', 'overfit_one',
-           'hole_l1']
+__all__ = ['ResnetBlock', 'coarse_fill', 'known_std', 'InpaintGenerator', 'param_count', 'generator_summary', 'summary_table',
+           'overfit_one', 'hole_l1']
 
 # %% ../nbs/07_generator.ipynb #5e1f6ccc
 class ResnetBlock(nn.Module):
@@ -59,6 +59,15 @@ def coarse_fill(image: torch.Tensor,  # (B,C,H,W)
         up = F.interpolate(c, size=x.shape[-2:], mode='bilinear', align_corners=False)
         c = x + (1 - a) * up  # x = a·(mean of the known part), a = the known share of each cell
     return c
+
+@torch.no_grad()
+def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    "(B,C,1,1): the standard deviation of each channel over the known pixels; 0 where a channel is flat."
+    w = 1 - mask.float()
+    n = w.sum((2, 3), keepdim=True).clamp_min(1)
+    x = image.float()
+    mean = (x * w).sum((2, 3), keepdim=True) / n
+    return (((x - mean) ** 2 * w).sum((2, 3), keepdim=True) / n).sqrt()
 
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."
@@ -111,7 +120,8 @@ class InpaintGenerator(nn.Module):
         for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
         x = self.middle(x)
         for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
-        if coarse: return (base + self.dec3(x)).clamp(0, 1)  # absolute colour comes from the known pixels, not the network
+        if coarse:  # absolute colour from the known pixels, contrast from their spread: the network adds σ·residual
+            return (base + known_std(image, mask).to(x.dtype) * self.dec3(x)).clamp(0, 1)
         return (torch.tanh(self.dec3(x)) + 1) / 2
 
 # %% ../nbs/07_generator.ipynb #5805f98e
