@@ -11,7 +11,7 @@ import torch.nn as nn
 from .rmg import RegionMaskGenerator
 
 # %% auto #0
-__all__ = ['RA', 'region_reconstruct', 'RegionAwareAttention', 'region_perplexity']
+__all__ = ['RA', 'region_reconstruct', 'RegionAwareAttention', 'region_perplexity', 'effective_regions']
 
 # %% ../nbs/04_region_attention.ipynb #4288833a
 def region_reconstruct(rm: torch.Tensor,  # (B,n,h,w) region mask, a distribution over n at every pixel
@@ -42,7 +42,9 @@ class RegionAwareAttention(nn.Module):
     def forward(self, x, mask=None):  # (B,1,h,w) 1 = hole: read only by the holes-only RMG
         rmc, rm = self.rmg(x, mask) if self.holes_only else self.rmg(x)
         if self.keep_maps: self.last_rm_coarse, self.last_rm = rmc.detach(), rm.detach()
-        self.usage = rm.float().mean((0, 2, 3))  # the mean region assignment, with its gradient (region balance, chapter 11)
+        p = rm.float()  # with their gradients, for the region term of chapter 11:
+        self.usage = p.mean((0, 2, 3))                                        # the mean assignment p̄
+        self.pixel_entropy = -(p * p.clamp_min(1e-12).log()).sum(1).mean()   # the mean entropy of one pixel's assignment
         return x + region_reconstruct(rm, self.D)
 
 RA = RegionAwareAttention
@@ -50,6 +52,10 @@ RA = RegionAwareAttention
 # %% ../nbs/04_region_attention.ipynb #c65f28fc
 def region_perplexity(usage: torch.Tensor  # (n,) mean region assignment (sums to 1)
                      ) -> float:
-    "exp(H(usage)): the effective number of regions in use, between 1 and n."
+    "exp(H(usage)): how many regions the mean assignment spreads over, between 1 and n."
     p = usage.detach().float().clamp_min(1e-12); p = p / p.sum()
     return float(torch.exp(-(p * p.log()).sum()))
+
+def effective_regions(ra) -> float:
+    "exp(I) = exp(H(mean assignment) − mean pixel entropy) of an RA's last call: 1 for either collapse, n for confident balanced regions."
+    return region_perplexity(ra.usage) / float(torch.exp(ra.pixel_entropy.detach()))

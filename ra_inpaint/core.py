@@ -16,11 +16,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEPTUAL_NETS', 'PRESETS', 'IMG_EXTS', 'ConfigError',
-           'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config', 'save_config', 'atomic_path',
-           'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype', 'setup_backends', 'seed_everything',
-           'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files', 'open_image', 'read_array', 'load_image',
-           'to_uint8', 'save_image']
+__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEPTUAL_NETS', 'PRESETS', 'LEGACY_DEFAULTS',
+           'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config',
+           'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype',
+           'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files',
+           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -46,7 +46,7 @@ class RAConfig:
     n_regions: int = 16           # n, rows of the learnable region dictionary (Table 3: 8/16/32)
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
     rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
-    color_path: str = 'none'      # 'coarse': input = push-pull fill + mask, output = that fill + σ(known)·residual (chapter 07)
+    color_path: str = 'coarse'    # input = push-pull fill + mask, output = that fill + σ(known)·residual; 'none': EdgeConnect's (chapter 07)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L
@@ -139,7 +139,9 @@ class RAConfig:
 # %% ../nbs/00_core.ipynb #87d77615
 # Adam 1e-3 / 2e-4 with beta (0.5, 0.999) and a light adversarial term learn in 1,700 steps what the paper's recipe
 # needs 4,000 for (measured in the training issue, 64² on BSDS500); holes weigh 6x in L1 as in PConv / LBAM
+# on top (chapter 11): the share-weight linears held near the identity, the region term, and a moving average of G
 _CPU_RECIPE = dict(batch_size=8, lr=1e-3, d_lr=2e-4, beta1=0.5, beta2=0.999, w_adv=0.01, l1_hole_weight=6.0,
+                   rmg_weight_decay=10.0, w_region=0.01, ema_decay=0.999,
                    num_workers=0, cache_images=True, amp=True, cpu_amp=True, log_every=50, sample_every=500, ckpt_every=250)
 
 PRESETS = {
@@ -164,8 +166,12 @@ def preset(name: str, **overrides) -> RAConfig:
     return RAConfig(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/00_core.ipynb #eed54f8d
-def config_from_dict(d: dict) -> RAConfig:
+LEGACY_DEFAULTS = dict(color_path='none')  # what a config saved before a field existed meant (checkpoints, shipped weights)
+
+def config_from_dict(d: dict,
+                     saved: bool = False) -> RAConfig:  # True: a config read from a file written by an older version
     "Build a config from a plain dict, refusing unknown keys by name."
+    if saved: d = {**LEGACY_DEFAULTS, **d}
     known = {f.name for f in fields(RAConfig)}
     unknown = sorted(set(d) - known)
     if unknown: raise ConfigError(f"unknown config key(s): {', '.join(unknown)}")

@@ -33,18 +33,7 @@ class ResnetBlock(nn.Module):
 
     def forward(self, x): return x + self.body(x)
 
-# %% ../nbs/07_generator.ipynb #e3e3db59
-def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect), ReLU
-    # not ReLU(inplace=True): instance norm's output is a view, and an in-place op on it makes autograd rebuild
-    # it in backward with full-size clones and copies (about a third of the step's copy traffic, see chapter 16)
-    return nn.Sequential(conv, nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU())
-
-def _init_edgeconnect(m, std=0.02):
-    "EdgeConnect's `init_weights('normal', 0.02)`, for the backbone's convolutions."
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, std)
-        if m.bias is not None: nn.init.zeros_(m.bias)
-
+# %% ../nbs/07_generator.ipynb #ee007eb2
 @torch.no_grad()
 def coarse_fill(image: torch.Tensor,  # (B,C,H,W)
                 mask: torch.Tensor    # (B,1,H,W), 1 = hole
@@ -68,6 +57,19 @@ def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     x = image.float()
     mean = (x * w).sum((2, 3), keepdim=True) / n
     return (((x - mean) ** 2 * w).sum((2, 3), keepdim=True) / n).sqrt()
+
+
+# %% ../nbs/07_generator.ipynb #e3e3db59
+def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect), ReLU
+    # not ReLU(inplace=True): instance norm's output is a view, and an in-place op on it makes autograd rebuild
+    # it in backward with full-size clones and copies (about a third of the step's copy traffic, see chapter 16)
+    return nn.Sequential(conv, nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU())
+
+def _init_edgeconnect(m, std=0.02):
+    "EdgeConnect's `init_weights('normal', 0.02)`, for the backbone's convolutions."
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, std)
+        if m.bias is not None: nn.init.zeros_(m.bias)
 
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."

@@ -151,7 +151,7 @@ def read_generator(path) -> dict:
     if not (isinstance(d, dict) and d.get('format') == WEIGHTS_FORMAT):
         ck = load_checkpoint(path)
         return dict(cfg=ck['cfg'], generator=ck.get('generator_ema', ck['generator']), meta=dict(step=ck['step'], ema='generator_ema' in ck))
-    try: cfg = config_from_dict(d['config'])
+    try: cfg = config_from_dict(d['config'], saved=True)
     except ConfigError as e: raise CheckpointError(f"weights {path} (ra_inpaint {d.get('version', '?')}) have a config this version cannot read: {e}") from e
     return dict(cfg=cfg, generator=d['generator'], meta=d.get('meta', {}))
 

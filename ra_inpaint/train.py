@@ -20,13 +20,13 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 import ra_inpaint
-from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, atomic_path, get_device,
+from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, LEGACY_DEFAULTS, atomic_path, get_device,
                              amp_dtype, setup_backends, seed_everything, rng_state, set_rng_state, save_image)
 from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, VGG19Features, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
-from .attention import region_perplexity
+from .attention import region_perplexity, effective_regions
 from .rmg import SharedLinear
 
 # %% auto #0
@@ -131,6 +131,7 @@ def save_checkpoint(ck: dict, path) -> Path:
 
 def config_mismatch(saved: dict, cfg: RAConfig) -> list[str]:
     "The model-shaping fields (`MODEL_FIELDS`) where a checkpoint's config and `cfg` differ."
+    saved = {**LEGACY_DEFAULTS, **saved}  # a field the checkpoint predates meant its old behaviour
     return [k for k in MODEL_FIELDS if k in saved and saved[k] != getattr(cfg, k)]
 
 # %% ../nbs/11_train.ipynb #6cfb2123
@@ -154,7 +155,7 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
                               f"corrupt or not a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]})") from e
     missing = [k for k in CKPT_KEYS if not isinstance(ck, dict) or k not in ck]
     if missing: raise CheckpointError(f"{path} is not a ra_inpaint training checkpoint (missing {', '.join(missing)})")
-    try: ck['cfg'] = config_from_dict(ck['config'])
+    try: ck['cfg'] = config_from_dict(ck['config'], saved=True)
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path} (ra_inpaint {ck.get('version', '?')}) has a config this version "
                               f"({ra_inpaint.__version__}) cannot read: {e}") from e
@@ -424,14 +425,14 @@ def _forward_backward(self: Trainer, image, mask):
 
 @patch
 def _region_terms(self: Trainer, losses: dict) -> dict:
-    "Add the region-balance term Σ (log n − H(mean RM)) over RA layers (weighted by `w_region`) and each layer's exp(H)."
+    "Add the region term Σ (log n − I) over RA layers (weighted by `w_region`), I = H(mean RM) − mean pixel entropy, and each layer's exp(I)."
     if not self.ra_layers: return losses
     bal, out = 0., dict(losses)
     for k, ra in self.ra_layers.items():
         p = ra.usage.clamp_min(1e-12)
-        h = -(p * p.log()).sum()
-        bal = bal + math.log(len(p)) - h
-        out[f'regions_{k}'] = h.detach().exp()
+        info = -(p * p.log()).sum() - ra.pixel_entropy  # mutual information between pixel and region (chapter 04)
+        bal = bal + math.log(len(p)) - info
+        out[f'regions_{k}'] = info.detach().exp()       # effective regions
     out['region'], out['w_region'] = bal, self.cfg.w_region * bal
     out['total'] = losses['total'] + out['w_region']
     return out

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ra_inpaint.core import preset, ConfigError
 from ra_inpaint.generator import InpaintGenerator, coarse_fill
-from ra_inpaint.attention import region_perplexity
+from ra_inpaint.attention import region_perplexity, effective_regions
 from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGG19Features, vgg19_normalised, WeightsNotFoundError
 from ra_inpaint.train import Trainer, load_checkpoint, read_log, ema_decay_at
@@ -102,7 +102,7 @@ def test_coarse_generator_follows_a_colour_shift_exactly():
 def test_plain_generator_does_not_follow_a_colour_shift():
     "The EdgeConnect path (color_path='none') is why the coarse path exists: its fill moves by much less than delta."
     torch.manual_seed(0)
-    G = InpaintGenerator(preset('demo')).eval()
+    G = InpaintGenerator(preset('demo', color_path='none')).eval()
     x, m = torch.rand(1, 3, 64, 64) * .5 + .25, _hole()
     d = torch.zeros(1, 3, 1, 1); d[0, 2] = 0.1
     with torch.no_grad(): a, b = G(x, m), G(x + d * (1 - m), m)
@@ -132,8 +132,8 @@ def test_trainer_logs_regions_and_the_balance_term_reaches_rmg(img_dir, tmp_path
     for k in ('regions_enc1', 'regions_enc2'):
         assert np.all((1 <= log[k]) & (log[k] <= cfg.n_regions + 1e-4)), k
     for ra, k in zip(tr.ra_layers.values(), ('regions_enc1', 'regions_enc2')):
-        assert math.isclose(region_perplexity(ra.usage), h['history'][k][-1], rel_tol=1e-4)
-    # the term itself: log n - H summed over layers, and with w_region its gradient reaches the region mask generator
+        assert math.isclose(effective_regions(ra), h['history'][k][-1], rel_tol=1e-4)
+    # the term itself: log n - I summed over layers, and with w_region its gradient reaches the region mask generator
     np.testing.assert_allclose(log['region'], sum(np.log(cfg.n_regions) - np.log(log[k]) for k in ('regions_enc1', 'regions_enc2')), rtol=1e-4, atol=1e-6)
     tr.G.zero_grad()
     x, m = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > .7).float()
@@ -185,3 +185,12 @@ def test_vgg19_features_from_a_weights_file(tmp_path, img_dir, monkeypatch):
     assert tr.info['perceptual_enabled'] and isinstance(tr.loss_fn.vgg, VGG19Features)
     h = tr.fit(max_steps=2)
     assert all(np.isfinite(h['history']['style'])) and h['history']['perceptual'][0] > 0
+
+
+def test_a_config_saved_before_color_path_means_none(tmp_path):
+    "Checkpoints and weights written before the field existed were EdgeConnect's path: they load as color_path='none'."
+    from ra_inpaint.core import config_from_dict, config_to_dict
+    from ra_inpaint.train import config_mismatch
+    old = config_to_dict(preset('demo')); old.pop('color_path')
+    assert config_from_dict(old, saved=True).color_path == 'none' and config_from_dict(old).color_path == 'coarse'
+    assert config_mismatch(old, preset('demo')) == ['color_path'] and config_mismatch(old, preset('demo', color_path='none')) == []
