@@ -23,6 +23,7 @@ from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, G
                                 paired_intervals, intervals_markdown)
 from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
 from .losses import WeightsNotFoundError, hub_checkpoint_dir
+from .attention import effective_regions
 
 # %% auto #0
 __all__ = ['warn_inverted', 'EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
@@ -220,7 +221,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
     real, fake = GaussianStats(), {b: {m: GaussianStats() for m in methods} for b in buckets}  # every bucket has the same real images
     pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
-    ext, cases = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}
+    ext, cases, regions = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}, {}
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
     for x, ms, idx, skipped in loader_batches(loader):   # each image decoded and resized once for all buckets
         for s in skipped if nw else ():        # in-process loading warns by itself; a worker's warning never arrives
@@ -237,6 +238,8 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
                 md = msd[:, bi]
                 with autocast(): pred = G(xd * (1 - md), md)
                 ours = pred.float() * md + xd * (1 - md)
+                for k, l in getattr(G, 'lga', {}).items():   # how many regions each RA layer really uses on this data
+                    if l.ra is not None: regions.setdefault(k, []).append(effective_regions(l.ra))
             if qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
                 outs, ours = {k: quantize_8bit(o, qm) for k, o in outs.items()}, quantize_8bit(ours, qm)
             scores = {k: _score(o, x, convention) for k, o in outs.items()}   # once per method and batch; reused below
@@ -261,6 +264,8 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
         if out is not None:
             tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
             _grid(tiles, Path(out)/f'grid_{b}.png')
+    if regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
+                             + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in regions.items()) + f' of n = {G.cfg.n_regions}.')
     if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
         used = {b: len({c['mask'] for c in cases[b]}) for b in buckets}
         notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(cases[b])} images' for b, n in used.items()) + '.')

@@ -36,6 +36,9 @@ def test_buckets_and_table_shape(setup, tmp_path):
     assert [r[0] for r in body[::len(EVAL_BUCKETS) + 1]] == ['L1 (%)-', 'FID-', 'SSIM+', 'PSNR+']
     for f in ['table.md', 'table.csv', 'table.json', 'pairs.json'] + [f'grid_{b}.png' for b in EVAL_BUCKETS]:
         assert (tmp_path/f).is_file()
+    note = next(n for n in t.notes if n.startswith('Effective regions'))
+    vals = [float(v) for v in note.split(': ')[1].split(' of n')[0].replace('enc1 ', '').replace('enc2 ', '').split(', ')]
+    assert len(vals) == 2 and all(1 <= v <= g.cfg.n_regions for v in vals)
 
 def test_pairing_deterministic(setup):
     g, paths = setup
