@@ -85,7 +85,7 @@ class InpaintGenerator(nn.Module):
         self.dec2 = _conv_block(nn.ConvTranspose2d(2 * b, b, 4, stride=2, padding=1), b)
         self.dec3 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(b, 3, 7))
         self.apply(_init_edgeconnect)          # before the LGA layers exist: they keep their own initialisation
-        if cfg.color_path == 'coarse': nn.init.zeros_(self.dec3[1].weight)  # the residual starts at 0: step 0 is the push-pull fill
+        if cfg.color_path == 'coarse': nn.init.normal_(self.dec3[1].weight, 0., 1e-3)  # a residual of about a level: step 0 ≈ the push-pull fill
         where = {'none': {}, 'encoder': dict(enc1=(b, S), enc2=(2 * b, S // 2)),
                  'decoder': dict(dec1=(2 * b, S // 2), dec2=(b, S))}[cfg.lga_where]
         self.lga = nn.ModuleDict({k: LGA(ch, hw, cfg) for k, (ch, hw) in where.items()})

@@ -37,8 +37,14 @@ def to_square(x, m, S: int):
     mode = 'reflect' if S - w < w and S - h < h else 'replicate'  # reflection needs the padding narrower than the content
     return F.pad(xr[None], pad, mode=mode)[0], F.pad(mr[None], pad, mode=mode)[0], (h, w)
 
-def hole_groups(m, S: int, margin: float = 1.0) -> list[tuple]:
-    "Context windows (top, left, bottom, right) of a `(1,H,W)` mask's hole groups, square where the photo allows; overlapping ones merged."
+def _starts(a0: int, a1: int, L: int, n: int) -> list[int]:
+    "Starts of windows of side L that cover [a0, a1) inside [0, n): one centred window if it fits, else tiles overlapping by half."
+    if a1 - a0 <= L: return [min(max(0, (a0 + a1 - L) // 2), n - L)]
+    k = math.ceil((a1 - a0 - L) / (L / 2)) + 1
+    return [min(max(0, a0 + round(j * (a1 - a0 - L) / (k - 1))), n - L) for j in range(k)]
+
+def hole_groups(m, S: int, margin: float = 1.0) -> list[list[tuple]]:
+    "Per group of nearby holes in a `(1,H,W)` mask: its square context windows (top, left, bottom, right); groups whose windows overlap are merged."
     from skimage.measure import label, regionprops
     H, W = m.shape[-2:]
     k = max(1, S // 8) | 1  # holes closer than S/8 pixels form one group
@@ -47,41 +53,49 @@ def hole_groups(m, S: int, margin: float = 1.0) -> list[tuple]:
     def box(r):  # the bounding box of the hole pixels of a group (not of its dilation)
         ys, xs = hole[r.slice].nonzero()
         t, l = r.slice[0].start, r.slice[1].start
-        return (t + ys.min(), l + xs.min(), t + ys.max() + 1, l + xs.max() + 1)
+        return (int(t + ys.min()), int(l + xs.min()), int(t + ys.max() + 1), int(l + xs.max() + 1))
     boxes = [box(r) for r in regionprops(label(near.numpy(), connectivity=2))]
-    def window(b):
-        r0, c0, r1, c1 = b
-        L = max(S, math.ceil((1 + 2 * margin) * max(r1 - r0, c1 - c0)))
-        h, w = min(L, H), min(L, W)
-        t = min(max(0, (r0 + r1 - h) // 2), H - h); l = min(max(0, (c0 + c1 - w) // 2), W - w)
-        return (t, l, t + h, l + w)
+    def windows(b):  # side: the hole and `margin` of its size on each side, at least S, at most the photo's short side
+        L = min(max(S, math.ceil((1 + 2 * margin) * max(b[2] - b[0], b[3] - b[1]))), H, W)
+        return [(t, l, t + L, l + L) for t in _starts(b[0], b[2], L, H) for l in _starts(b[1], b[3], L, W)]
+    def extent(b):
+        ws = windows(b)
+        return (min(w[0] for w in ws), min(w[1] for w in ws), max(w[2] for w in ws), max(w[3] for w in ws))
     overlap = lambda a, b: a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
     merged = True
-    while merged:  # merge the hole boxes of overlapping windows until no two windows overlap
-        merged, wins = False, [window(b) for b in boxes]
+    while merged:  # merge the hole boxes of groups whose windows overlap, until none do
+        merged, ext = False, [extent(b) for b in boxes]
         for i in range(len(boxes)):
-            j = next((j for j in range(i + 1, len(boxes)) if overlap(wins[i], wins[j])), None)
+            j = next((j for j in range(i + 1, len(boxes)) if overlap(ext[i], ext[j])), None)
             if j is not None:
                 a, b = boxes[i], boxes.pop(j)
                 boxes[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])); merged = True
                 break
-    return [window(b) for b in boxes]
+    return [windows(b) for b in boxes]
 
-def _windows(x, m, S, strategy, margin, max_shrink):
-    "The windows to predict for one photo: `[(top, left, bottom, right)]`; the whole photo is `(0, 0, H, W)`."
+def _windows(x, m, S, strategy, margin, max_shrink) -> list[tuple]:
+    "The windows to predict for one photo, `(top, left, bottom, right, weight)`; the whole photo is `(0, 0, H, W)`."
     H, W = x.shape[-2:]
-    if strategy == 'resize' or m.amax() <= 0.5: return [(0, 0, H, W)]
-    wins = hole_groups(m, S, margin)
-    if strategy == 'crop': return wins
-    far = [w for w in wins if max(w[2] - w[0], w[3] - w[1]) > max_shrink * S]  # auto: too much shrinking for a crop
-    return ([(0, 0, H, W)] if far else []) + [w for w in wins if w not in far]
+    whole = [(0, 0, H, W, 1e-6)]  # under any crop tile, the tile's prediction wins
+    if strategy == 'resize' or m.amax() <= 0.5: return whole
+    groups = hole_groups(m, S, margin)
+    if strategy == 'auto':  # a group whose window would shrink more than max_shrink times is left to the whole photo
+        far = [g for g in groups if g[0][2] - g[0][0] > max_shrink * S]
+        groups = [g for g in groups if g not in far]
+        if far: return whole + [w + (1.,) for g in groups for w in g]
+    return [w + (1.,) for g in groups for w in g]
+
+def _tent(h: int, w: int) -> torch.Tensor:
+    "(1,h,w) blending weights of a window: largest in its centre, small at its border, where its context is one-sided."
+    f = lambda n: torch.minimum(torch.arange(1, n + 1), torch.arange(n, 0, -1)).float()
+    return (f(h)[:, None] * f(w)[None])[None]
 
 @torch.no_grad()
 def fill(generator, images, masks,
          size: int | None = None,    # the model's size (default: generator.cfg.size)
          strategy: str = 'auto',     # 'auto' | 'resize' | 'crop' (see above)
          crop_margin: float = 1.0,   # context on each side of a hole group, in units of its size
-         auto_max_shrink: float = 2.0,  # auto: crop where the window is at most this many times the model's size
+         auto_max_shrink: float = float('inf'),  # auto: hole groups whose window shrinks more than this go to `resize`
          batch_size: int = 8) -> list[torch.Tensor]:
     "Composite fills of `images` (list of `(3,H,W)`, any sizes) with `masks` (`(1,H,W)`, 1 = hole)."
     if strategy not in STRATEGIES: raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -89,18 +103,20 @@ def fill(generator, images, masks,
     dev = next(generator.parameters()).device
     ms = [(m.float() > 0.5).float() for m in masks]
     jobs = [(i, w) for i, (x, m) in enumerate(zip(images, ms)) for w in _windows(x, m, S, strategy, crop_margin, auto_max_shrink)]
-    outs = [x.clone() for x in images]
+    acc = [torch.zeros(x.shape, dtype=torch.float32) for x in images]
+    wsum = [torch.zeros(1, *x.shape[-2:]) for x in images]
     for a in range(0, len(jobs), batch_size):
-        sq = [to_square(images[i][:, t:b, l:r], ms[i][:, t:b, l:r], S) for i, (t, l, b, r) in jobs[a:a + batch_size]]
+        sq = [to_square(images[i][:, t:b, l:r], ms[i][:, t:b, l:r], S) for i, (t, l, b, r, _) in jobs[a:a + batch_size]]
         xs, mz = torch.stack([s[0] for s in sq]).to(dev), torch.stack([s[1] for s in sq]).to(dev)
         preds = generator(xs * (1 - mz), mz).float().cpu()  # the generator never sees a hole pixel
-        for (i, (t, l, b, r)), p, (_, _, (h, w)) in zip(jobs[a:a + batch_size], preds, sq):
+        for (i, (t, l, b, r, wt)), p, (_, _, (h, w)) in zip(jobs[a:a + batch_size], preds, sq):
             p = p[:, :h, :w]
             if (h, w) != (b - t, r - l):
                 p = F.interpolate(p[None], size=(b - t, r - l), mode='bilinear', align_corners=False)[0].clamp(0, 1)
-            o = outs[i][:, t:b, l:r]  # later windows (crops) overwrite the whole-photo fill where they have one
-            o.copy_(torch.where(ms[i][:, t:b, l:r] > 0.5, p.to(o.dtype), o))
-    return [torch.where(m > 0.5, o, x) for x, m, o in zip(images, ms, outs)]  # known pixels: the input's, bit for bit
+            k = _tent(b - t, r - l) * wt  # overlapping windows are blended, each weighted towards its centre
+            acc[i][:, t:b, l:r] += k * p; wsum[i][:, t:b, l:r] += k
+    return [torch.where((m > 0.5) & (s > 0), (ac / s.clamp_min(1e-30)).to(x.dtype), x)  # known pixels: the input's, bit for bit
+            for x, m, ac, s in zip(images, ms, acc, wsum)]
 
 # %% ../nbs/11b_infer.ipynb #59810142
 def read_mask(path, hw) -> torch.Tensor:

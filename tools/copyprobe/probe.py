@@ -55,6 +55,9 @@ if A.fake:   # same modules, every parameter and buffer swapped for a fake tenso
 T.G_run, T.D_run, T.D_adv = T.G, T.D, T.D
 T._loss = lambda: T.loss_fn                                    # eager loss (Trainer._loss without compile)
 T._decay_shared_linears = types.MethodType(Trainer._decay_shared_linears, T)  # a no-op at rmg_weight_decay = 0
+T._update_ema = lambda keep: None                              # no moving average (ema_decay = 0)
+T.ra_layers = {k: l.ra for k, l in T.G.lga.items() if l.ra is not None}
+T._region_terms = types.MethodType(Trainer._region_terms, T)  # the region term, weighted by cfg.w_region
 T.scaler = torch.amp.GradScaler('cpu', enabled=False)        # bf16: scaler off, as on the H200
 T.sync_free = True                                              # fused Adam + no scaler -> Trainer's sync-free path
 T.opt_g = torch.optim.Adam(T.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
