@@ -12,7 +12,7 @@ import argparse, warnings
 import numpy as np, torch
 import torch.nn.functional as F
 from ra_inpaint.core import load_image
-from ra_inpaint.data import list_images, _resize
+from ra_inpaint.data import list_images
 from ra_inpaint.masks import free_form_mask, BUCKETS
 from ra_inpaint.infer import load_generator, fill
 from ra_inpaint.lga import mask_to
@@ -23,7 +23,8 @@ from ra_inpaint.evaluate import baselines_available
 def squash(g, x, m):
     "The fill path before issue 20: the whole photo resized to S×S whatever its aspect."
     S = g.cfg.size
-    xs, ms = _resize(x, S, S)[None], mask_to(m[None], S)
+    xs = F.interpolate(x[None], size=(S, S), mode='bilinear', antialias=True, align_corners=False).clamp(0, 1)
+    ms = mask_to(m[None], S)
     p = g(xs * (1 - ms), ms)[0]
     p = F.interpolate(p[None], size=x.shape[-2:], mode='bilinear', align_corners=False)[0].clamp(0, 1)
     return torch.where(m > .5, p, x)

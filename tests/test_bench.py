@@ -94,10 +94,10 @@ def test_helpers():
 
 
 def test_copy_probe_runs_and_backward_rebuilds_no_activation(tmp_path):
-    "tools/copyprobe logs one training step op by op; no activation is rebuilt by autograd (the old in-place ReLU did)."
+    "experiments/copyprobe logs one training step op by op; no activation is rebuilt by autograd (the old in-place ReLU did)."
     import subprocess, sys
     from pathlib import Path
-    probe = Path(__file__).resolve().parents[1]/'tools'/'copyprobe'/'probe.py'
+    probe = Path(__file__).resolve().parents[1]/'experiments'/'copyprobe'/'probe.py'
     out = tmp_path/'p.json'
     r = subprocess.run([sys.executable, str(probe), '--size', '64', '--batch', '1', '--out', str(out)],
                        capture_output=True, text=True, timeout=300)

@@ -1,6 +1,6 @@
 """CPU training speed of a small preset, before and after this project's CPU switches, side by side in one process.
 
-    python tools/cpu_bench.py DATA_FOLDER OUT.jsonl [--preset small128] [--threads 1] [--rounds 2]
+    python experiments/cpu_bench.py DATA_FOLDER OUT.jsonl [--preset small128] [--threads 1] [--rounds 2]
 
 Each variant is `ra-inpaint bench --parts train` with config overrides; the variants run in turn, `--rounds` times
 (ABC ABC ...), so a load that drifts during the run hits them alike. Every result is appended as one JSON line

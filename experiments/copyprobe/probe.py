@@ -5,7 +5,7 @@ Trainer (CPU, bf16 autocast made to follow CUDA's autocast policy by cuda_policy
 steady-state step (step 2) with a TorchDispatchMode, attributes backward ops to the forward line that created their
 autograd node (anomaly-mode tracebacks), and ranks call sites by bytes written.
 
-  python tools/copyprobe/probe.py [--size 256] [--batch 2] [--channels-last] [--vgg-one-pass] [--fake] [--cpu-policy] [--out FILE.json]
+  python experiments/copyprobe/probe.py [--size 256] [--batch 2] [--channels-last] [--vgg-one-pass] [--fake] [--cpu-policy] [--out FILE.json]
 
 It found the in-place ReLU after instance norm (autograd's CopySlices/AsStrided rebuilds in backward), the fp32
 SK-fusion products and the sum-from-zero adds that chapter 16 reports (bytes written per step, before and after).

@@ -1,6 +1,6 @@
 """Fig. 4 of the paper with the shipped models: argmax RMᶜ and RM of each LGA layer on test photos, faces and scenes.
 
-    python tools/fig4.py FACES_DIR SCENES_DIR [--n 4] [--stats-n 32] [--out docs]
+    python experiments/fig4.py FACES_DIR SCENES_DIR [--n 4] [--stats-n 32] [--out docs]
 
 FACES_DIR / SCENES_DIR are test folders the models never saw (here: ../shared/data/celeba/test and
 ../shared/data/bsds500/test). Writes OUT/fig4_faces.png and OUT/fig4_scenes.png (rows: masked input | composite |

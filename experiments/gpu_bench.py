@@ -4,7 +4,7 @@ batch 8/16/32), the profile of one training step, the before/after table of each
 loading, `evaluate` end to end on 3,000 JPEGs × 4 buckets, `torch.compile`, and the peers' training steps if their
 harness is present (`.peers/peer_bench.py`, not part of the repository).
 
-    python tools/gpu_bench.py OUT_DIR [--budget SECONDS] [--quick]
+    python experiments/gpu_bench.py OUT_DIR [--budget SECONDS] [--quick]
 
 Every part runs on its own (a failure is recorded and the next part runs), appends JSON lines to OUT_DIR/gpu_bench.jsonl,
 and is skipped when the remaining budget is below its expected cost. `--quick` runs the same parts with tiny sizes on
