@@ -208,9 +208,15 @@ def run(args) -> int:
                             strategy=args.strategy)
             print(f"fill: wrote {len(ws)} image(s) to {args.out}")
         elif args.command == 'eval':
-            from ra_inpaint.evaluate import evaluate, save_intervals
+            from ra_inpaint.evaluate import evaluate, evaluate_full_res, save_eval, save_intervals
             out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
-            table = evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
+            if args.pair_masks and not args.full_res: raise ValueError('--pair-masks needs --full-res (the photos at their own size)')
+            if args.full_res:
+                table = evaluate_full_res(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, per_bucket=args.max_images,
+                                          split=args.split, strategy=args.strategy, pair_masks=args.pair_masks,
+                                          baselines=tuple(args.baselines), polarity=args.polarity, seed=args.seed, device=args.device)
+                save_eval(table, out)
+            else: table = evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
                      allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
                      baselines=tuple(args.baselines), convention=args.convention,

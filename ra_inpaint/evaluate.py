@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from torch.utils.data import DataLoader, Dataset
 
-from .core import get_device, save_image, atomic_path, ImageLoadError, amp_dtype, setup_backends
+from .core import get_device, save_image, load_image, atomic_path, ImageLoadError, amp_dtype, setup_backends
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
@@ -27,7 +28,7 @@ from .attention import effective_regions
 
 # %% auto #0
 __all__ = ['warn_inverted', 'EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
-           'pooled_label', 'evaluate', 'save_intervals', 'save_eval']
+           'pooled_label', 'evaluate', 'save_intervals', 'save_eval', 'evaluate_full_res']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
 def warn_inverted(ratios: list, folder, polarity: str) -> list:
@@ -304,3 +305,52 @@ def save_eval(table: BucketTable, out) -> Path:
     table.save_csv(out/'table.csv'); table.save_json(out/'table.json')
     with atomic_path(out/'pairs.json') as tmp: Path(tmp).write_text(json.dumps(getattr(table, 'cases', []), indent=1))
     return out
+
+# %% ../nbs/12_evaluate.ipynb #85fdc1d0
+def _mask_of(stem_map: dict, path: Path):
+    m = stem_map.get(Path(path).stem)
+    if m is None: raise ValueError(f"--pair-masks: no mask named {Path(path).stem}.* for {path}")
+    return m
+
+def evaluate_full_res(generator, data,
+                      masks=None,                 # mask folder; None: seeded free-form masks scaled to each photo
+                      buckets=EVAL_BUCKETS, per_bucket: int | None = None, split: str = 'test',
+                      strategy: str = 'auto',     # infer.fill's strategy for the model's column
+                      pair_masks: bool = False,   # each photo with the mask file of its own name, in that mask's bucket
+                      baselines=('biharmonic', 'telea'), polarity: str = 'white_hole', seed: int = 0,
+                      name: str = 'ours', device=None, progress: bool = True) -> BucketTable:
+    "Table 1 at each photo's own resolution: the model through `infer.fill(strategy)`, beside classical fills."
+    from tqdm.auto import tqdm
+    from ra_inpaint.infer import fill
+    G = _load_generator(generator, get_device(device))
+    S = G.cfg.size
+    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
+    paths = paths[:per_bucket] if per_bucket is not None else paths
+    if pair_masks:
+        if masks is None: raise ValueError('pair_masks needs a mask folder (masks=...)')
+        folder = MaskFolder(masks, S, polarity)
+        stem_map = {p.stem: p for p in folder.files}
+    em = EvalMasks(S, masks, seed, polarity)
+    fills = {name: lambda x, m: fill(G, [x], [m], strategy=strategy)[0], **baselines_available(baselines)}
+    per, used = {}, {b: set() for b in buckets}
+    for i, p in enumerate(tqdm(paths, desc='eval (full resolution)', disable=not progress)):
+        x = quantize_8bit(load_image(p)[None])[0]
+        H, W = x.shape[-2:]
+        if pair_masks:
+            f = _mask_of(stem_map, p)
+            m = load_mask(f, None, polarity)
+            if tuple(m.shape[-2:]) != (H, W): m = F.interpolate(m[None], size=(H, W), mode='nearest')[0]
+            r = hole_ratio(m)
+            pairs = [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
+        else:
+            pairs = [(b, F.interpolate(em(i, b)[None].float(), size=(H, W), mode='nearest')[0], em.index(i, b)) for b in buckets]
+        for b, m, mname in pairs:
+            used[b].add(mname)
+            for k, f in fills.items():
+                for key, v in score_images(quantize_8bit(f(x, m)[None]), x[None]).items(): per.setdefault((k, b, key), []).append(float(v))
+    t = BucketTable(f'{name} ({strategy}) vs baselines, {len(paths)} photos at their own resolution')
+    for (k, b, key), v in per.items(): t.add_mean(k, b, key, torch.tensor(v))
+    t.notes = [f'Photos at their own resolution; the model through infer.fill(strategy={strategy!r}); scores on the 8-bit composites.',
+               'Masks: ' + (f'the file of each photo\'s name in {masks}' if pair_masks else f'{masks or "free-form, seeded"} scaled to each photo')
+               + '; distinct masks per bucket: ' + ', '.join(f'{b} %: {len(u)}' for b, u in used.items()) + '.']
+    return t

@@ -72,6 +72,11 @@ def parser() -> argparse.ArgumentParser:
                    help="whose L1 %%/PSNR/SSIM: ra (ours), edgeconnect (scripts/metrics.py; model >= 51 px), ctsdg (LBAM's script)")
     e.add_argument('--quantize', default='auto', choices=['auto', 'round', 'floor', 'none'],
                    help="score the saved 8-bit images: auto = the convention's (floor for edgeconnect), none = float composites")
+    e.add_argument('--full-res', action='store_true', dest='full_res',
+                   help="fill each photo at its own resolution through fill's --strategy and score it there (masks scaled to the photo)")
+    e.add_argument('--strategy', default='auto', choices=['auto', 'resize', 'crop'], help='with --full-res: how the model sees the photo')
+    e.add_argument('--pair-masks', action='store_true', dest='pair_masks',
+                   help='with --full-res and --masks: each photo with the mask file of its own name, in the bucket of that mask')
     e.add_argument('--ci', action='store_true', help='also print paired bootstrap 95 %% intervals of ours − each baseline (intervals.md)')
     e.add_argument('--device', help='cuda / mps / cpu (default: best available)')
     b = sub.add_parser('bench', help='speed of training, filling and evaluation, as one JSON object', formatter_class=fmt)

@@ -64,3 +64,22 @@ def test_cli_fill_strategy(tmp_path):
         np.testing.assert_array_equal(outs[s][mk == 0], np.asarray(Image.open(tmp_path/'wide.png'))[mk == 0])
     assert not np.array_equal(outs['resize'], outs['crop'])
     with pytest.raises(SystemExit): cli.main(['fill', '--image', 'a', '--mask', 'b', '--out', 'c', '--strategy', 'zoom'])
+
+
+def test_eval_full_res_and_pair_masks(tmp_path, capsys):
+    "`eval --full-res` scores photos at their own size; `--pair-masks` pairs each photo with its own mask, in that mask's bucket."
+    rng = np.random.default_rng(1)
+    (tmp_path/'imgs').mkdir(); (tmp_path/'masks').mkdir()
+    for j, (h, w, r) in enumerate([(90, 270, .25), (120, 80, .45)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path/'imgs'/f'p{j}.png')
+        mk = np.zeros((h, w), np.uint8); mk[:int(h * r)] = 255
+        Image.fromarray(mk).save(tmp_path/'masks'/f'p{j}.png')
+    base = ['eval', '--data', str(tmp_path/'imgs'), '--device', 'cpu', '--baselines', 'biharmonic']
+    assert cli.main(base + ['--full-res', '--strategy', 'crop', '--out', str(tmp_path/'a'), '--ci']) == 0
+    out = capsys.readouterr().out
+    assert 'own resolution' in out and 'ours − biharmonic' in out and (tmp_path/'a'/'intervals.md').is_file()
+    assert cli.main(base + ['--full-res', '--pair-masks', '--masks', str(tmp_path/'masks'), '--out', str(tmp_path/'b')]) == 0
+    md = (tmp_path/'b'/'table.md').read_text()
+    assert '20-30%' in md and '40-50%' in md and '10-20%' not in md and "the file of each photo's name" in md
+    assert cli.main(base + ['--pair-masks', '--masks', str(tmp_path/'masks'), '--out', str(tmp_path/'c')]) == 2
+    assert '--pair-masks needs --full-res' in capsys.readouterr().err
