@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .core import RAConfig, preset, config_to_dict, get_device, amp_dtype, seed_everything, atomic_path
+from .core import RAConfig, preset, config_to_dict, get_device, amp_dtype, seed_everything, atomic_path, save_image, load_image
 from .masks import MaskGenerator
 from .generator import InpaintGenerator
 from .losses import load_vgg16, WeightsNotFoundError
@@ -25,8 +25,8 @@ from .infer import fill
 
 # %% auto #0
 __all__ = ['RANDOM_INIT', 'sync', 'timed_windows', 'device_name', 'peak_memory_mb', 'reset_peak_memory', 'SyntheticPairs',
-           'bench_vgg', 'bench_inception', 'bench_train', 'bench_fill', 'bench_eval', 'write_jpeg_folder',
-           'bench_evaluate', 'profile_train_step', 'bench']
+           'bench_vgg', 'bench_inception', 'bench_train', 'bench_fill', 'bench_eval', 'bench_fill_cli',
+           'write_jpeg_folder', 'bench_evaluate', 'profile_train_step', 'bench']
 
 # %% ../nbs/16_bench.ipynb #fbe5e0b5
 def sync(device) -> None:
@@ -166,6 +166,39 @@ def bench_eval(device, size: int, batch: int = 8, inception=None, windows: int =
     rates = timed_windows(step, batch, dev, windows, reps, warmup)
     return dict(images_per_s=statistics.median(rates), batch_size=batch, fid_features=fid.real.n > 0)
 
+# %% ../nbs/16_bench.ipynb #0f9b1c77
+def _stroke_mask(h: int, w: int, ratio: float = 0.05, seed: int = 0) -> torch.Tensor:
+    "(1,h,w) {0,1}: thick random strokes covering about `ratio` of the photo."
+    from PIL import Image as _I, ImageDraw
+    rng, im = np.random.default_rng(seed), _I.new('L', (w, h), 0)
+    d, width = ImageDraw.Draw(im), max(2, int(min(h, w) * 0.03))
+    while np.asarray(im).mean() / 255 < ratio:
+        x, y = rng.integers(0, w), rng.integers(0, h)
+        pts = [(int(x), int(y))] + [(int(x + rng.integers(-w // 8, w // 8)), int(y + rng.integers(-h // 8, h // 8))) for _ in range(3)]
+        d.line(pts, fill=255, width=width, joint='curve')
+    return torch.from_numpy(np.asarray(im) > 127).float()[None]
+
+def bench_fill_cli(megapixels=(1, 12), device='cpu', strategy: str = 'auto', hole: float = 0.05, checkpoint=None) -> dict:
+    "`ra-inpaint fill` end to end in a new process (start to PNG written) on photos of these sizes, and `infer.fill` alone here."
+    import subprocess, sys, tempfile
+    from ra_inpaint.infer import load_generator, fill as fill_photo
+    g, out = load_generator(checkpoint, device), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mp in megapixels:
+            w = int(round((mp * 1e6 * 4 / 3) ** .5)); h = int(round(w * 3 / 4))
+            yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+            x = torch.from_numpy(np.stack([xx, yy, 0.5 + 0.4 * np.sin(9 * xx + 5 * yy)]).astype(np.float32))
+            m = _stroke_mask(h, w, hole, seed=int(mp * 100))
+            img, msk = save_image(x, Path(tmp)/f'{mp}mp.jpg'), save_image(m, Path(tmp)/f'{mp}mp_mask.png')
+            cmd = [sys.executable, '-c', 'import sys; from ra_inpaint.launch import main; sys.exit(main())', 'fill', '--image', str(img),
+                   '--mask', str(msk), '--out', str(Path(tmp)/'out'), '--strategy', strategy, '--device', str(device)]
+            cmd += ['--checkpoint', str(checkpoint)] if checkpoint else []
+            t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); e2e = time.perf_counter() - t
+            if r.returncode: raise RuntimeError(f"ra-inpaint fill failed: {r.stderr[-500:]}")
+            t = time.perf_counter(); fill_photo(g, [load_image(img)], [m], strategy=strategy); alone = time.perf_counter() - t
+            out[f'{mp}mp'] = dict(size=f'{w}x{h}', hole=round(float(m.mean()), 4), end_to_end_s=round(e2e, 2), fill_s=round(alone, 2))
+    return dict(strategy=strategy, device=str(device), **out)
+
 # %% ../nbs/16_bench.ipynb #0f9bd4ca
 def write_jpeg_folder(folder, n: int, side: int, seed: int = 0) -> Path:
     "`n` JPEGs of `side`×`side`: random crops of the scikit-image photographs, flipped at random (test data with real content)."
@@ -249,7 +282,7 @@ def bench(device=None,
           perceptual: bool = True,          # include the VGG16 perceptual + style terms (random weights if none on disk)
           photo: int | None = None,         # also time filling one photo of this side (e.g. 512)
           eval_images: int | None = None,   # also time `evaluate` end to end on this many JPEGs × 4 buckets
-          parts=('train', 'fill', 'eval'),  # which measurements to run
+          parts=('train', 'fill', 'eval'),  # which measurements to run; 'fill_cli': `ra-inpaint fill` end to end on 1 and 12 MP
           json_path=None,                   # append the result as one JSON line to this file
           **overrides) -> dict:
     "Measure training, filling and evaluation speed; returns (and optionally appends to `json_path`) one dict."
@@ -291,6 +324,7 @@ def bench(device=None,
         res['fill_single_ms'] = res['fill'][str(batches[0])]['single_ms']
         if photo: res[f'fill_photo_{photo}_ms'] = res['fill'][str(batches[0])][f'photo_{photo}_ms']
         del G
+    if 'fill_cli' in parts: res['fill_cli'] = bench_fill_cli(device=dev)  # the shipped scene model, as a user runs it
     if 'eval' in parts:
         inc, res['inception_weights'] = bench_inception(dev)
         res['eval'] = bench_eval(dev, cfg.size, max(batches), inc, windows)

@@ -95,7 +95,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument('--no-perceptual', action='store_true', help='time the step without VGG16 (what offline demo runs)')
     b.add_argument('--photo', type=int, help='also time filling one PHOTOxPHOTO image')
     b.add_argument('--eval-images', type=int, dest='eval_images', help='also time `eval` end to end on N JPEGs x 4 buckets')
-    b.add_argument('--parts', nargs='+', default=['train', 'fill', 'eval'], choices=['train', 'fill', 'eval'])
+    b.add_argument('--parts', nargs='+', default=['train', 'fill', 'eval'], choices=['train', 'fill', 'eval', 'fill_cli'],
+                   help='fill_cli: `ra-inpaint fill` end to end on a 1- and a 12-megapixel photo with 5 %% holes')
     b.add_argument('--json', help='append the JSON object as one line to this file')
     return p
 
