@@ -14,14 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, get_device, seed_everything,
+from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, config_from_dict, get_device, seed_everything,
                              load_image, save_image, atomic_path, IMG_EXTS, ImageLoadError)
 from .data import _resize  # the data chapter's antialiased bilinear resize
 from .infer import fill, read_mask, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
 from .launch import parser, main  # the command line itself: argparse only
 
 # %% auto #0
-__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'run']
+__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'parse_sets', 'run']
 
 # %% ../nbs/15_cli.ipynb #b5223079
 DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
@@ -182,7 +182,7 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
     cfg = load_config(config) if config else preset(preset_name)
     upd = {k: v for k, v in overrides.items() if v is not None}
     if no_perceptual: upd |= dict(w_perceptual=0., w_style=0.)
-    if upd: cfg = RAConfig(**(config_to_dict(cfg) | upd))
+    if upd: cfg = config_from_dict(config_to_dict(cfg) | upd)  # an unknown key is a ConfigError naming it
     out = Path(out or f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}")
     mask_src = MaskFolder(masks, cfg.size, polarity) if masks else None  # black_hole: e.g. QD-IMD, 0 = hole
     ds = InpaintDataset(data, cfg.size, masks=mask_src, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=progress)
@@ -192,6 +192,17 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
     return dict(out=str(out), steps=hist['step'], info=tr.info)
 
 # %% ../nbs/15_cli.ipynb #e5a7a944
+def parse_sets(pairs) -> dict:
+    "`--set key=value` pairs as config overrides; values read as Python literals (3e-4, 16, True), else as YAML (true, coarse)."
+    import ast, yaml
+    out = {}
+    for p in pairs or ():
+        if '=' not in p: raise ConfigError(f"--set expects KEY=VALUE, got {p!r}")
+        k, v = p.split('=', 1)
+        try: out[k.strip()] = ast.literal_eval(v)  # YAML 1.1 reads 3e-4 as a string
+        except (ValueError, SyntaxError): out[k.strip()] = yaml.safe_load(v)
+    return out
+
 def run(args) -> int:
     "Run one parsed command (`launch.parser()`); errors become one line on stderr and exit status 2."
     try:
@@ -201,7 +212,7 @@ def run(args) -> int:
         elif args.command == 'train':
             r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
                       args.no_perceptual, args.device, init_generator=args.init_generator, polarity=args.polarity,
-                      batch_size=args.batch_size, compile=args.compile)
+                      batch_size=args.batch_size, compile=args.compile, **parse_sets(args.set))
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
             ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,

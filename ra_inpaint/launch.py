@@ -21,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument('--seed', type=int, default=0)
     t = sub.add_parser('train', help='train on an image folder, .flist or dataset preset', formatter_class=fmt)
     t.add_argument('--data', required=True, help='folder | file.flist | celeba:PATH | places2:PATH | paris:PATH')
+    t.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                   help='override any config field, repeatable (values as YAML): --set lr=3e-4 --set w_region=0.02')
     t.add_argument('--masks', help='folder of mask PNGs (white = hole); default: the free-form mask generator')
     t.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'],
                    help='mask polarity of --masks (black_hole: black = hole, e.g. QD-IMD)')
