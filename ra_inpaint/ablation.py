@@ -18,8 +18,8 @@ from .metrics import METRICS
 from .data import list_images, InpaintDataset, square_crop_of
 
 # %% auto #0
-__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'AblationTable', 'split_data',
-           'run_ablation', 'run_tables']
+__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'AblationTable', 'split_data',
+           'run_ablation', 'run_tables', 'run_study', 'study_summary', 'ordering_verdict']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -128,3 +128,79 @@ def run_tables(data, **kw) -> dict:
     "Table 2 and Table 3 with the same data, seed and budget."
     return dict(table2=run_ablation(TABLE2_VARIANTS, data, title='Table 2: the effect of the LGA layer', paper=PAPER_TABLE2, **kw),
                 table3=run_ablation(TABLE3_VARIANTS, data, title='Table 3: the number n of regions', paper=PAPER_TABLE3, **kw))
+
+# %% ../nbs/14_ablation.ipynb #75273569
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # df 1..30
+
+def _t95(n: int) -> float:
+    "Two-sided 95 % Student t quantile for n − 1 degrees of freedom (1.96 beyond 30)."
+    return float('nan') if n < 2 else T975[n - 2] if n - 1 <= len(T975) else 1.96
+
+def run_study(variants: dict, train_data, eval_data,
+              seeds=(0, 1, 2), eval_seed: int = 0,   # training seeds; the one evaluation mask seed all runs share
+              steps: int = 2000, eval_images: int | None = None,
+              base: str = 'small128', base_overrides: dict | None = None,
+              out='runs/study', device=None, progress: bool = True) -> list[dict]:
+    "Train every (variant, seed), score each on `eval_data`; rows appended to `out/runs.jsonl`, finished runs skipped."
+    import json
+    from ra_inpaint.train import Trainer
+    from ra_inpaint.evaluate import evaluate
+    from ra_inpaint.attention import effective_regions
+    out, dev = Path(out), get_device(device)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out/'runs.jsonl'
+    done = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    have = {(r['variant'], r['seed']) for r in done}
+    eval_paths = list_images(eval_data, 'test') if not isinstance(eval_data, (list, tuple)) else [Path(p) for p in eval_data]
+    eval_paths = eval_paths[:eval_images] if eval_images else eval_paths
+    for name, ov in variants.items():
+        for seed in seeds:
+            if (name, seed) in have: continue
+            cfg = preset(base, **{**(base_overrides or {}), **ov, 'seed': seed})
+            ds = InpaintDataset(train_data, cfg.size, train=True, seed=seed, cache=cfg.cache_images, progress=False)
+            folder = out/f"{name.replace('=', '')}_s{seed}"
+            tr = Trainer(cfg, ds, folder, device=dev, vgg=None, progress=progress, resume=True)
+            cpu0 = time.process_time(); h = tr.fit(max_steps=steps); cpu = time.process_time() - cpu0
+            tr.close()
+            G = tr.generator.eval()
+            t = evaluate(G, eval_paths, device=dev, seed=eval_seed, progress=False, baselines=(), grid_k=0)
+            row = dict(variant=name, seed=seed, steps=h['step'], images_seen=tr.counters['images_seen'],
+                       cpu_seconds_this_call=round(cpu, 1), eval_images=len(eval_paths), eval_seed=eval_seed,
+                       **{f'{k}_{b}': t.get('ours', b, k) for b in [*EVAL_BUCKETS, t.pooled] for k in ('l1', 'psnr', 'ssim')},
+                       **{f'regions_{k}': round(effective_regions(l.ra), 2) for k, l in G.lga.items() if l.ra is not None})
+            with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
+            done.append(row)
+    return done
+
+def study_summary(rows: list, ref: str, metrics=('psnr', 'ssim', 'l1'), buckets=(*EVAL_BUCKETS, '10-50')) -> dict:
+    "Per variant: mean and 95 % t-interval over seeds; paired differences against `ref` (same seed) with t-intervals."
+    import numpy as np
+    by = {}
+    for r in rows: by.setdefault(r['variant'], {})[r['seed']] = r
+    out = {}
+    for v, runs in by.items():
+        for m in metrics:
+            for b in buckets:
+                k = f'{m}_{b}'
+                x = np.array([r[k] for r in runs.values()], float)
+                h = _t95(len(x)) * x.std(ddof=1) / len(x) ** .5 if len(x) > 1 else float('nan')
+                cell = dict(n=len(x), mean=float(x.mean()), ci=(float(x.mean() - h), float(x.mean() + h)))
+                common = sorted(set(runs) & set(by.get(ref, {})))
+                if v != ref and common:
+                    d = np.array([runs[s][k] - by[ref][s][k] for s in common], float)
+                    hd = _t95(len(d)) * d.std(ddof=1) / len(d) ** .5 if len(d) > 1 else float('nan')
+                    cell['diff_vs_ref'] = dict(n=len(d), mean=float(d.mean()), ci=(float(d.mean() - hd), float(d.mean() + hd)))
+                out[(v, m, b)] = cell
+    return out
+
+def ordering_verdict(summary: dict, better: str, worse: str, metric: str = 'psnr', bucket: str = '10-50') -> str:
+    "'reproduced' / 'contradicted' / 'not decidable at this scale' for the claim `better` > `worse` on `metric`, from the paired interval."
+    sense = 1 if METRICS[metric][1] == '+' else -1
+    for a, b, flip in ((better, worse, 1), (worse, better, -1)):
+        c = summary.get((a, metric, bucket), {}).get('diff_vs_ref')
+        if c is not None:
+            lo, hi = (x * flip * sense for x in c['ci'])
+            lo, hi = min(lo, hi), max(lo, hi)
+            return 'reproduced' if lo > 0 else 'contradicted' if hi < 0 else 'not decidable at this scale'
+    raise ValueError(f'no paired difference between {better} and {worse}: make one of them the reference')
