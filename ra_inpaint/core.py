@@ -20,7 +20,8 @@ __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEP
            'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config',
            'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype',
            'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files',
-           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image']
+           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image', 'WeightsNotFoundError',
+           'hub_checkpoint_dir', 'weights_missing_message', 'find_weights']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -372,3 +373,45 @@ def save_image(img: torch.Tensor, path) -> Path:
     if fmt is None: raise ValueError(f"unknown image format for {path} (use one of {', '.join(IMG_EXTS)})")
     with atomic_path(path) as tmp: im.save(tmp, format=fmt)
     return path
+
+# %% ../nbs/00_core.ipynb #535f16f0
+class WeightsNotFoundError(FileNotFoundError):
+    "Pretrained weights that are not on disk and cannot be downloaded; the message says where to put them."
+
+def hub_checkpoint_dir() -> Path:
+    "Where torchvision and `torch.hub` cache downloaded weights."
+    return Path(torch.hub.get_dir())/'checkpoints'
+
+def weights_missing_message(fname, url, env, what, extra='') -> str:
+    "A message saying which file is missing and the three ways to provide it."
+    return (f"{what} weights not found: need {fname}. Put it in {hub_checkpoint_dir()} (torch.hub's cache), "
+            f"or point the environment variable {env} at a local copy{extra}. "
+            f"Download it on a machine with internet access from {url}.")
+
+def _load_state(path, fname, env, what):
+    "Read a state dict from `path`, turning a missing or unreadable file into `WeightsNotFoundError`."
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise WeightsNotFoundError(f"{what} weights file {path} does not exist (expected a copy of {fname}; "
+                                   f"set by argument or {env})")
+    try: return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # a truncated download or a non-checkpoint file: say which file
+        raise WeightsNotFoundError(f"cannot read {what} weights from {path}: {e}") from e
+
+def find_weights(path,              # a weights file, or None: the environment variable `env`, then torch.hub's cache
+                 fname: str, env: str, what: str, url: str,
+                 download,                  # a function that fetches `fname` into torch.hub's cache
+                 allow_download: bool = True,
+                 extra: str = '') -> dict:  # added to the "not found" message
+    "The state dict of pretrained weights: a given file, else the cache, else downloaded into it (if allowed)."
+    path = path or os.environ.get(env) or None
+    if path is not None: return _load_state(path, fname, env, what)
+    cached = hub_checkpoint_dir()/fname
+    if not cached.is_file():
+        msg = weights_missing_message(fname, url, env, what, extra)
+        if not allow_download: raise WeightsNotFoundError(msg + ' Downloads are turned off (allow_download=False).')
+        try: download()
+        except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
+            raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
+    return _load_state(cached, fname, env, what)
+

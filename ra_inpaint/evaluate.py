@@ -23,7 +23,7 @@ from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, G
                                 frechet_distance, BucketTable, INCEPTION_FILE, INCEPTION_ENV, CONVENTIONS, score_images, quantize_mode,
                                 paired_intervals, intervals_markdown)
 from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
-from .losses import WeightsNotFoundError, hub_checkpoint_dir
+from .core import WeightsNotFoundError, hub_checkpoint_dir
 from .attention import effective_regions
 
 # %% auto #0

@@ -16,61 +16,22 @@ import torchvision
 from torchvision.models import VGG16_Weights
 
 from .core import VGG_INPUTS  # 'imagenet' | 'minus1_1' | 'zero1': what RAConfig.vgg_input may say
+from .core import WeightsNotFoundError, hub_checkpoint_dir, weights_missing_message, find_weights  # chapter 00
 
 # %% auto #0
 __all__ = ['VGG16_FILE', 'VGG16_URL', 'VGG16_ENV', 'VGG_LAYERS', 'VGG_INDICES', 'VGG19N_FILE', 'VGG19N_ENV', 'VGG19N_URL',
-           'VGG19N_SCALE', 'WeightsNotFoundError', 'hub_checkpoint_dir', 'weights_missing_message', 'find_weights',
-           'load_vgg16', 'VGGFeatures', 'vgg19_normalised', 'VGG19Features', 'l1_loss', 'perceptual_loss', 'gram',
-           'style_loss', 'ralsgan_d_loss', 'ralsgan_g_loss', 'GeneratorLoss']
+           'VGG19N_SCALE', 'load_vgg16', 'VGGFeatures', 'vgg19_normalised', 'VGG19Features', 'l1_loss',
+           'perceptual_loss', 'gram', 'style_loss', 'ralsgan_d_loss', 'ralsgan_g_loss', 'GeneratorLoss']
 
 # %% ../nbs/09_losses.ipynb #e754832a
-class WeightsNotFoundError(FileNotFoundError):
-    "Pretrained weights that are not on disk and cannot be downloaded; the message says where to put them."
-
 VGG16_FILE = 'vgg16-397923af.pth'
 VGG16_URL = VGG16_Weights.IMAGENET1K_V1.url  # https://download.pytorch.org/models/vgg16-397923af.pth
 VGG16_ENV = 'RA_INPAINT_VGG16'
 
-def hub_checkpoint_dir() -> Path:
-    "Where torchvision and `torch.hub` cache downloaded weights."
-    return Path(torch.hub.get_dir())/'checkpoints'
-
-def weights_missing_message(fname, url, env, what, extra='') -> str:
-    "A message saying which file is missing and the three ways to provide it."
-    return (f"{what} weights not found: need {fname}. Put it in {hub_checkpoint_dir()} (torch.hub's cache), "
-            f"or point the environment variable {env} at a local copy{extra}. "
-            f"Download it on a machine with internet access from {url}.")
 
 # %% ../nbs/09_losses.ipynb #c2c140ec
 def _vgg16_skeleton() -> nn.Module:
     return torchvision.models.vgg16(weights=None)
-
-def _load_state(path, fname, env, what):
-    "Read a state dict from `path`, turning a missing or unreadable file into `WeightsNotFoundError`."
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise WeightsNotFoundError(f"{what} weights file {path} does not exist (expected a copy of {fname}; "
-                                   f"set by argument or {env})")
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:  # a truncated download or a non-checkpoint file: say which file
-        raise WeightsNotFoundError(f"cannot read {what} weights from {path}: {e}") from e
-
-def find_weights(path,              # a weights file, or None: the environment variable `env`, then torch.hub's cache
-                 fname: str, env: str, what: str, url: str,
-                 download,                  # a function that fetches `fname` into torch.hub's cache
-                 allow_download: bool = True,
-                 extra: str = '') -> dict:  # added to the "not found" message
-    "The state dict of pretrained weights: a given file, else the cache, else downloaded into it (if allowed)."
-    path = path or os.environ.get(env) or None
-    if path is not None: return _load_state(path, fname, env, what)
-    cached = hub_checkpoint_dir()/fname
-    if not cached.is_file():
-        msg = weights_missing_message(fname, url, env, what, extra)
-        if not allow_download: raise WeightsNotFoundError(msg + ' Downloads are turned off (allow_download=False).')
-        try: download()
-        except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
-            raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
-    return _load_state(cached, fname, env, what)
 
 def load_vgg16(path=None,               # local weights file; None: env RA_INPAINT_VGG16, then torchvision's cache
                pretrained: bool = True,  # False: random initialisation (tests, offline demos)

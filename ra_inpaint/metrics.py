@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import atomic_path
-from .losses import WeightsNotFoundError, find_weights
+from .core import WeightsNotFoundError, find_weights
 
 # %% auto #0
 __all__ = ['QUANTIZE', 'INCEPTION_FILE', 'INCEPTION_ENV', 'METRICS', 'GRAY', 'CONVENTIONS', 'l1_percent', 'psnr',
