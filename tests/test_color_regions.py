@@ -13,18 +13,7 @@ from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGG19Features, vgg19_normalised, WeightsNotFoundError
 from ra_inpaint.train import Trainer, load_checkpoint, read_log, ema_decay_at
 from ra_inpaint.infer import export_generator, load_generator
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def tiny(**kw):
-    return preset('demo', **{**dict(size=32, base_ch=8, disc_ch=8, disc_layers=2, batch_size=2, n_regions=4, log_every=2,
-                                    sample_every=1000, ckpt_every=3, max_bad_steps=3, num_workers=0), **kw})
+from test_train import tiny, one_thread  # the training tests' 32² config, and one torch thread per module
 
 
 @pytest.fixture(scope='module')
@@ -130,7 +119,7 @@ def test_trainer_logs_regions_and_the_balance_term_reaches_rmg(img_dir, tmp_path
     h = tr.fit(max_steps=2)
     log = read_log(tmp_path/'log.csv')
     for k in ('regions_enc1', 'regions_enc2'):
-        assert np.all((1 <= log[k]) & (log[k] <= cfg.n_regions + 1e-4)), k
+        assert np.all((1 - 1e-4 <= log[k]) & (log[k] <= cfg.n_regions + 1e-4)), k  # I >= 0 up to float rounding
     for ra, k in zip(tr.ra_layers.values(), ('regions_enc1', 'regions_enc2')):
         assert math.isclose(effective_regions(ra), h['history'][k][-1], rel_tol=1e-4)
     # the term itself: log n - I summed over layers, and with w_region its gradient reaches the region mask generator
