@@ -216,7 +216,7 @@ def run(args) -> int:
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
             ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,
-                            strategy=args.strategy)
+                            strategy=args.strategy, polarity=args.polarity)
             print(f"fill: wrote {len(ws)} image(s) to {args.out}")
         elif args.command == 'eval':
             from ra_inpaint.evaluate import evaluate, evaluate_full_res, save_eval, save_intervals

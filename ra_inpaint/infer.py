@@ -18,6 +18,7 @@ import ra_inpaint
 from .core import RAConfig, ConfigError, config_to_dict, config_from_dict, get_device, load_image, save_image, atomic_path
 from .data import _resize  # the data chapter's antialiased bilinear resize
 from .generator import InpaintGenerator
+from .masks import load_mask
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'WEIGHTS_FORMAT', 'SHIPPED', 'to_square', 'hole_groups', 'fill', 'read_mask', 'shipped_path',
@@ -119,17 +120,13 @@ def fill(generator, images, masks,
             for x, m, ac, s in zip(images, ms, acc, wsum)]
 
 # %% ../nbs/11b_infer.ipynb #59810142
-def read_mask(path, hw) -> torch.Tensor:
-    "Read a mask file (white = hole; a 0/1 file: 1 = hole) as `(1,1,H,W)` {0,1}, resized to `hw` with a warning when it differs."
-    from ra_inpaint.masks import mask_gray
-    a = torch.from_numpy(mask_gray(path))[None, None]  # the masks chapter's reading: a 0/1 file is 0/255
-    m = (a >= 0.5).float()  # the same threshold as masks.load_mask
+def read_mask(path, hw,
+              polarity: str = 'white_hole') -> torch.Tensor:  # 'black_hole': black = hole (e.g. QD-IMD)
+    "A user's mask file as `(1,1,H,W)` {0,1} through the masks chapter's reader (threshold, 0/1 files, polarity, warnings), resized to `hw` with a warning when it differs."
+    m = load_mask(path, polarity=polarity)[None]
     if tuple(m.shape[-2:]) != tuple(hw):
         warnings.warn(f"mask {path} is {m.shape[-1]}x{m.shape[-2]} but the image is {hw[1]}x{hw[0]}: resized (nearest)")
         m = F.interpolate(m, size=tuple(hw), mode='nearest')
-    r = m.mean().item()
-    if r == 0: warnings.warn(f"mask {path} has no hole pixel (white = hole): the output equals the input")
-    elif r == 1: warnings.warn(f"mask {path} is all hole: nothing of the image is known (inverted polarity?)")
     return m
 
 # %% ../nbs/11b_infer.ipynb #2ed5403d
@@ -196,7 +193,7 @@ def _files(p) -> list[Path]:
     raise FileNotFoundError(f"no such file or folder: {p}")
 
 def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrite=False, progress=True,
-               strategy: str = 'auto') -> list[Path]:
+               strategy: str = 'auto', polarity: str = 'white_hole') -> list[Path]:
     "Fill every image under `image` with the matching mask under `mask` (`checkpoint` None: the shipped scene model); write PNGs to `out`."
     from tqdm.auto import tqdm
     imgs, masks = _files(image), _files(mask)
@@ -220,7 +217,7 @@ def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrit
     with tqdm(total=len(imgs), desc='fill', unit='img', disable=not progress) as bar:  # closed before any error prints
         for s in range(0, len(imgs), batch_size):
             xs = [load_image(p) for p in imgs[s:s + batch_size]]
-            ms = [read(masks[0 if len(masks) == 1 else s + j], tuple(x.shape[-2:]))[0] for j, x in enumerate(xs)]
+            ms = [read(masks[0 if len(masks) == 1 else s + j], tuple(x.shape[-2:]), polarity)[0] for j, x in enumerate(xs)]
             for y, dst in zip(fill(g, xs, ms, strategy=strategy, batch_size=batch_size), dsts[s:s + batch_size]): save_image(y, dst)
             bar.update(len(xs))
     return dsts

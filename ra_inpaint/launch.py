@@ -48,6 +48,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument('--out', required=True, help='output folder')
     f.add_argument('--batch-size', type=int, default=8, dest='batch_size')
     f.add_argument('--overwrite', action='store_true', help='allow writing over an input file')
+    f.add_argument('--polarity', default='white_hole', choices=['white_hole', 'black_hole'], help='black_hole: black = hole in the mask files')
     f.add_argument('--strategy', default='auto', choices=['auto', 'resize', 'crop'],
                    help='resize: the whole photo at the model size (aspect kept); crop: a window around each hole group at the '
                         "photo's own resolution; auto: crop where the window needs at most 2x shrinking")

@@ -170,9 +170,9 @@ def load_mask(path,                        # mask image file
     if size is not None and m.shape != (size, size):
         if warn_resize: warnings.warn(f"mask {path} is {m.shape[1]}x{m.shape[0]}, resized (nearest) to {size}x{size}")
         m = _resize_nearest(m, size)
-    if m.all() or not m.any():
-        warnings.warn(f"mask {path} is all {'hole' if m.all() else 'known'} with polarity={polarity!r}: "
-                      f"inverted polarity, or not a mask?")
+    if m.all(): warnings.warn(f"mask {path} is all hole with polarity={polarity!r}: inverted polarity, or not a mask?")
+    elif not m.any(): warnings.warn(f"mask {path} has no hole pixel (all known with polarity={polarity!r}): a fill returns "
+                                    f"the input; inverted polarity, or not a mask?")
     return torch.from_numpy(m.astype(np.float32))[None]
 
 # %% ../nbs/01_masks.ipynb #57be359a

@@ -83,3 +83,15 @@ def test_eval_full_res_and_pair_masks(tmp_path, capsys):
     assert '20-30%' in md and '40-50%' in md and '10-20%' not in md and "the file of each photo's name" in md
     assert cli.main(base + ['--pair-masks', '--masks', str(tmp_path/'masks'), '--out', str(tmp_path/'c')]) == 2
     assert '--pair-masks needs --full-res' in capsys.readouterr().err
+
+
+def test_fill_polarity(tmp_path):
+    "`fill --polarity black_hole` reads black = hole through the masks chapter's reader."
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(tmp_path/'p.png')
+    mk = np.full((40, 60), 255, np.uint8); mk[10:20, 20:40] = 0   # black = hole
+    Image.fromarray(mk).save(tmp_path/'m.png')
+    assert cli.main(['fill', '--image', str(tmp_path/'p.png'), '--mask', str(tmp_path/'m.png'), '--out', str(tmp_path/'o'),
+                     '--polarity', 'black_hole', '--device', 'cpu']) == 0
+    a, b = np.asarray(Image.open(tmp_path/'p.png')), np.asarray(Image.open(tmp_path/'o'/'p.png'))
+    assert np.array_equal(a[mk == 255], b[mk == 255]) and not np.array_equal(a[mk == 0], b[mk == 0])
