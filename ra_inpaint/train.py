@@ -204,7 +204,7 @@ def plot_losses(log, path, window: int = 20) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     d = read_log(log) if not isinstance(log, dict) else log
-    terms = [k for k in ('total', 'l1', 'perceptual', 'style', 'adv', 'd') if np.isfinite(d[k]).any()]
+    terms = [k for k in ('total', 'l1', 'perceptual', 'style', 'adv', 'd', *REGION_COLUMNS) if k in d and np.isfinite(d[k]).any()]
     fig = Figure(figsize=(2.6 * len(terms), 2.4), dpi=60); FigureCanvasAgg(fig)
     for i, k in enumerate(terms):
         ax = fig.add_subplot(1, len(terms), i + 1)
@@ -212,7 +212,8 @@ def plot_losses(log, path, window: int = 20) -> Path:
         ax.plot(x, y, alpha=.3, lw=.8)
         if len(y) >= 2:
             w = min(window, len(y)); ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, 'valid'), lw=1.5)
-        ax.set_title('D (RaLSGAN)' if k == 'd' else f'G {k}', fontsize=9); ax.set_xlabel('step', fontsize=8)
+        ax.set_title('D (RaLSGAN)' if k == 'd' else f'regions {k[8:]} (exp I)' if k.startswith('regions_') else f'G {k}', fontsize=9)
+        ax.set_xlabel('step', fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
