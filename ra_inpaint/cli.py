@@ -6,18 +6,16 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/cli.html.md"""
 
 # %% ../nbs/15_cli.ipynb #5a8974bf
 from __future__ import annotations
-import argparse, functools, json, math, os, sys, time, warnings
-from collections import Counter
+import argparse, json, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, config_from_dict, get_device, seed_everything,
-                             load_image, save_image, atomic_path, IMG_EXTS, ImageLoadError)
+                             load_image, save_image, atomic_path, tile_grid)
 from .data import _resize  # the data chapter's antialiased bilinear resize
-from .infer import fill, read_mask, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
+from .infer import fill, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
 from .launch import parser, main  # the command line itself: argparse only
 
 # %% auto #0
@@ -82,10 +80,8 @@ def _demo_part(g, cases, label: str, tiles_for=None) -> tuple[list, list]:
         if tiles_for is None or tiles_for(k, c): tiles += [c['image'] * (1 - c['mask']) + c['mask'], bh, y, c['image']]  # holes white
     return rows, tiles
 
-def _save_grid(tiles, size, path):
-    from torchvision.utils import make_grid
-    grid = make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=1.)
-    save_image(F.interpolate(grid[None], scale_factor=max(1, 256 // size), mode='nearest')[0], path)
+def _save_grid(tiles, size, path):  # small tiles enlarged to about 256 px
+    save_image(tile_grid(tiles, scale=max(1, 256 // size)), path)
 
 def demo(out=None, minutes: float = 2.0, device=None, seed: int = 0, progress: bool = True,
          generator=None) -> dict:  # None: the shipped scene model

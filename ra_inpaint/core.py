@@ -20,7 +20,7 @@ __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEP
            'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config',
            'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype',
            'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files',
-           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image', 'WeightsNotFoundError',
+           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image', 'tile_grid', 'WeightsNotFoundError',
            'hub_checkpoint_dir', 'weights_missing_message', 'find_weights']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
@@ -373,6 +373,22 @@ def save_image(img: torch.Tensor, path) -> Path:
     if fmt is None: raise ValueError(f"unknown image format for {path} (use one of {', '.join(IMG_EXTS)})")
     with atomic_path(path) as tmp: im.save(tmp, format=fmt)
     return path
+
+# %% ../nbs/00_core.ipynb #fb9ed120
+def tile_grid(tiles,               # a list of (C,h,w) tensors, or (N,C,h,w)
+              ncol: int = 4,       # tiles per row (fewer when there are fewer tiles)
+              pad: int = 2,        # white pixels around every tile
+              scale: int = 1       # enlarge the grid this many times (nearest), for small tiles
+             ) -> torch.Tensor:
+    "The tiles in rows of `ncol` on a white background, as one (C,H,W) image."
+    t = tiles if torch.is_tensor(tiles) else torch.stack(list(tiles))
+    n, c, h, w = t.shape
+    cols = min(ncol, n); rows = -(-n // cols)
+    g = torch.ones(c, rows * (h + pad) + pad, cols * (w + pad) + pad, dtype=t.dtype)
+    for k in range(n):
+        r, q = divmod(k, cols)
+        g[:, pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = t[k]
+    return torch.nn.functional.interpolate(g[None], scale_factor=scale, mode='nearest')[0] if scale > 1 else g
 
 # %% ../nbs/00_core.ipynb #535f16f0
 class WeightsNotFoundError(FileNotFoundError):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from torch.utils.data import DataLoader, Dataset
 
-from .core import get_device, save_image, load_image, atomic_path, ImageLoadError, amp_dtype, setup_backends
+from .core import get_device, save_image, load_image, atomic_path, ImageLoadError, amp_dtype, setup_backends, tile_grid
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
 from .data import list_images, InpaintDataset, loader_batches
 from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, GaussianStats, FIDAccumulator,
@@ -144,10 +144,6 @@ def _load_generator(g, device):
     from ra_inpaint.infer import load_generator
     return load_generator(g, device)
 
-def _grid(tiles, path):
-    from torchvision.utils import make_grid
-    save_image(make_grid(torch.stack(tiles), nrow=4, padding=2, pad_value=1.), path)
-
 def pooled_label(buckets) -> str:
     "Name of the row pooling `buckets`: their span ('10-50') when contiguous, else 'pooled'."
     r = sorted(BUCKETS[b] for b in buckets)
@@ -264,7 +260,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
             table.add(k, b, 'fid', fid_why or fid_cell(real, fake[b][k]), n=real.n)
         if out is not None:
             tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
-            _grid(tiles, Path(out)/f'grid_{b}.png')
+            save_image(tile_grid(tiles), Path(out)/f'grid_{b}.png')
     if regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
                              + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in regions.items()) + f' of n = {G.cfg.n_regions}.')
     if masks is not None:  # a small folder serves many images: say how many different masks each bucket used

@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 import ra_inpaint
-from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, LEGACY_DEFAULTS, atomic_path, get_device,
+from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, LEGACY_DEFAULTS, atomic_path, get_device, tile_grid,
                              amp_dtype, setup_backends, seed_everything, rng_state, set_rng_state, save_image)
 from .data import loader_batches
 from .generator import InpaintGenerator
@@ -256,13 +256,12 @@ def plot_loss_shares(log, path, window: int = 20) -> Path:
 @torch.no_grad()
 def sample_grid(G: nn.Module, image: torch.Tensor, mask: torch.Tensor, autocast=nullcontext) -> torch.Tensor:
     "One row per image: masked input (holes white) | prediction | composite | ground truth."
-    from torchvision.utils import make_grid
     was = G.training; G.eval()
     with autocast(): pred = G(image, mask).float()
     G.train(was)
     comp = pred * mask + image * (1 - mask)
     tiles = torch.stack([image * (1 - mask) + mask, pred, comp, image], 1).flatten(0, 1)
-    return make_grid(tiles.clamp(0, 1).cpu(), nrow=4, padding=2, pad_value=1.)
+    return tile_grid(tiles.clamp(0, 1).cpu())
 
 # %% ../nbs/11_train.ipynb #1cd38426
 class Trainer:
