@@ -11,7 +11,7 @@ import torch.nn as nn
 from .rmg import RegionMaskGenerator
 
 # %% auto #0
-__all__ = ['RA', 'region_reconstruct', 'RegionAwareAttention', 'region_perplexity', 'effective_regions']
+__all__ = ['RA', 'region_reconstruct', 'RegionAwareAttention', 'region_perplexity', 'region_information', 'effective_regions']
 
 # %% ../nbs/04_region_attention.ipynb #4288833a
 def region_reconstruct(rm: torch.Tensor,  # (B,n,h,w) region mask, a distribution over n at every pixel
@@ -56,6 +56,11 @@ def region_perplexity(usage: torch.Tensor  # (n,) mean region assignment (sums t
     p = usage.detach().float().clamp_min(1e-12); p = p / p.sum()
     return float(torch.exp(-(p * p.log()).sum()))
 
+def region_information(ra) -> torch.Tensor:
+    "I = H(mean assignment) − mean pixel entropy of an RA's last call, with its gradient (chapter 11's region term reads it)."
+    p = ra.usage.clamp_min(1e-12)
+    return -(p * p.log()).sum() - ra.pixel_entropy
+
 def effective_regions(ra) -> float:
-    "exp(I) = exp(H(mean assignment) − mean pixel entropy) of an RA's last call: 1 for either collapse, n for confident balanced regions."
-    return region_perplexity(ra.usage) / float(torch.exp(ra.pixel_entropy.detach()))
+    "exp(I): 1 for either collapse, n for confident balanced regions."
+    return float(region_information(ra).detach().exp())

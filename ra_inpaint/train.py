@@ -26,7 +26,7 @@ from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
 from .losses import GeneratorLoss, VGGFeatures, VGG19Features, load_vgg16, WeightsNotFoundError, ralsgan_d_loss
-from .attention import region_perplexity, effective_regions
+from .attention import region_information
 from .rmg import SharedLinear
 
 # %% auto #0
@@ -171,7 +171,7 @@ def load_checkpoint(path,                  # a `.pt` written by `Trainer`
 
 # %% ../nbs/11_train.ipynb #0ee95a82
 WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region')  # weight × term, as GeneratorLoss returns them
-REGION_COLUMNS = ('regions_enc1', 'regions_enc2', 'regions_dec1', 'regions_dec2')  # exp(H) of each LGA layer's mean RM (chapter 04)
+REGION_COLUMNS = ('regions_enc1', 'regions_enc2', 'regions_dec1', 'regions_dec2')  # effective regions exp(I) of each LGA layer (chapter 04)
 LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'region', 'd', *WEIGHTED_TERMS, *REGION_COLUMNS,
                'bad', 'images_per_s', 'time')
 
@@ -429,9 +429,8 @@ def _region_terms(self: Trainer, losses: dict) -> dict:
     if not self.ra_layers: return losses
     bal, out = 0., dict(losses)
     for k, ra in self.ra_layers.items():
-        p = ra.usage.clamp_min(1e-12)
-        info = -(p * p.log()).sum() - ra.pixel_entropy  # mutual information between pixel and region (chapter 04)
-        bal = bal + math.log(len(p)) - info
+        info = region_information(ra)  # mutual information between pixel and region (chapter 04)
+        bal = bal + math.log(ra.rmg.n) - info
         out[f'regions_{k}'] = info.detach().exp()       # effective regions
     out['region'], out['w_region'] = bal, self.cfg.w_region * bal
     out['total'] = losses['total'] + out['w_region']
