@@ -73,7 +73,8 @@ def _():
 def _():
     "A few real training steps on the device (bf16, channels-last), a checkpoint that loads, fill keeps known pixels."
     from ra_inpaint.bench import SyntheticPairs
-    from ra_inpaint.train import Trainer, load_checkpoint
+    from ra_inpaint.train import Trainer
+    from ra_inpaint.checkpoint import load_checkpoint
     from ra_inpaint.cli import fill
     cfg = preset('paper', batch_size=4, log_every=1, ckpt_every=3, sample_every=1000, **TINY)
     d = tempfile.mkdtemp()

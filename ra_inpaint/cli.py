@@ -15,7 +15,8 @@ import torch
 from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, config_from_dict, get_device, seed_everything,
                              load_image, save_image, atomic_path, tile_grid)
 from .data import _resize  # the data chapter's antialiased bilinear resize
-from .infer import fill, load_generator, fill_files, shipped_path, read_generator  # the inference chapter
+from .infer import fill, load_generator, fill_files  # the inference chapter
+from .checkpoint import CheckpointError, config_mismatch, read_generator, resolve_weights  # the files (chapter 10a)
 from .launch import parser, main  # the command line itself: argparse only
 
 # %% auto #0
@@ -155,9 +156,7 @@ def print_demo(r: dict):
 # %% ../nbs/15_cli.ipynb #d99d3026
 def warm_start(tr, src) -> str:
     "Load generator weights `src` (a path, or a shipped model name) into trainer `tr`'s G; D and the optimisers stay fresh."
-    from ra_inpaint.infer import SHIPPED
-    from ra_inpaint.train import CheckpointError, config_mismatch
-    path = shipped_path(src) if str(src) in SHIPPED else Path(src)
+    path = resolve_weights(src)
     d = read_generator(path)
     diff = [k for k in config_mismatch(config_to_dict(d['cfg']), tr.cfg) if not k.startswith('disc_')]  # D starts fresh anyway
     if diff:
@@ -211,7 +210,7 @@ def run(args) -> int:
                       batch_size=args.batch_size, compile=args.compile, **parse_sets(args.set))
             print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
         elif args.command == 'fill':
-            ws = fill_files(args.checkpoint or shipped_path(args.model), args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,
+            ws = fill_files(args.checkpoint or args.model, args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,  # load_generator resolves a shipped name
                             strategy=args.strategy, polarity=args.polarity)
             print(f"fill: wrote {len(ws)} image(s) to {args.out}")
         elif args.command == 'eval':
@@ -219,11 +218,11 @@ def run(args) -> int:
             out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
             if args.pair_masks and not args.full_res: raise ValueError('--pair-masks needs --full-res (the photos at their own size)')
             if args.full_res:
-                table = evaluate_full_res(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, per_bucket=args.max_images,
+                table = evaluate_full_res(args.checkpoint or args.model, args.data, masks=args.masks, per_bucket=args.max_images,
                                           split=args.split, strategy=args.strategy, pair_masks=args.pair_masks,
                                           baselines=tuple(args.baselines), polarity=args.polarity, seed=args.seed, device=args.device)
                 save_eval(table, out)
-            else: table = evaluate(args.checkpoint or shipped_path(args.model), args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
+            else: table = evaluate(args.checkpoint or args.model, args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
                      per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
                      allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
                      baselines=tuple(args.baselines), convention=args.convention,

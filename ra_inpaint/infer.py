@@ -8,21 +8,19 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/infer.html.md"""
 from __future__ import annotations
 import functools, math, os, warnings
 from collections import Counter
-from importlib import resources
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-import ra_inpaint
-from .core import RAConfig, ConfigError, config_to_dict, config_from_dict, get_device, load_image, save_image, atomic_path
+from .core import get_device, load_image, save_image
+from .checkpoint import read_generator, resolve_weights  # the files (chapter 10a), without the training loop
 from .data import _resize  # the data chapter's antialiased bilinear resize
 from .generator import InpaintGenerator
 from .masks import load_mask
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'WEIGHTS_FORMAT', 'SHIPPED', 'to_square', 'hole_groups', 'fill', 'read_mask', 'shipped_path',
-           'export_generator', 'read_generator', 'load_generator', 'fill_files']
+__all__ = ['STRATEGIES', 'to_square', 'hole_groups', 'fill', 'read_mask', 'load_generator', 'fill_files']
 
 # %% ../nbs/11b_infer.ipynb #ff1c4258
 from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
@@ -129,54 +127,12 @@ def read_mask(path, hw,
         m = F.interpolate(m, size=tuple(hw), mode='nearest')
     return m
 
-# %% ../nbs/11b_infer.ipynb #2ed5403d
-WEIGHTS_FORMAT = 'ra_inpaint-generator-v1'
-SHIPPED = {'scene': 'scene_small128.pt',   # BSDS500 train photographs, 128² (docs/model_card.md)
-           'face': 'face_small128.pt'}     # LFW train faces, grayscale, 128² (chapter 13's region masks)
-
-def shipped_path(name: str = 'scene') -> Path:
-    "Where the shipped weights `name` lie inside the installed package."
-    if name not in SHIPPED: raise ValueError(f"unknown shipped model {name!r}; known: {', '.join(SHIPPED)}")
-    return Path(str(resources.files('ra_inpaint') / 'weights' / SHIPPED[name]))
-
-def export_generator(src,                 # a Trainer checkpoint (last.pt / best.pt)
-                     dst,                 # the weights file to write (atomically)
-                     **meta) -> Path:     # how it was trained: data, steps, images_seen, hardware ... (kept as is)
-    "Write the generator of checkpoint `src` as fp16 tensors with its config and `meta`."
-    from ra_inpaint.train import load_checkpoint
-    ck = load_checkpoint(src)
-    ema = 'generator_ema' in ck  # the moving average of the weights, when the run kept one
-    sd = {k: v.half() if v.is_floating_point() else v for k, v in ck['generator_ema' if ema else 'generator'].items()}
-    meta = dict(step=ck['step'], images_seen=ck.get('counters', {}).get('images_seen'), ema=ema,
-                perceptual=ck.get('perceptual_enabled'), torch=ck.get('torch_version')) | meta
-    with atomic_path(dst) as tmp:
-        torch.save(dict(format=WEIGHTS_FORMAT, version=ra_inpaint.__version__, config=ck['config'], generator=sd, meta=meta), tmp)
-    return Path(dst)
-
 # %% ../nbs/11b_infer.ipynb #950807d1
-def read_generator(path) -> dict:
-    "`dict(cfg, generator, meta)` from an exported weights file or a Trainer checkpoint."
-    from ra_inpaint.train import load_checkpoint, CheckpointError
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"generator weights not found: {path}")
-    try: d = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception: d = None  # let load_checkpoint say precisely what is wrong with the file
-    if not (isinstance(d, dict) and d.get('format') == WEIGHTS_FORMAT):
-        ck = load_checkpoint(path)
-        return dict(cfg=ck['cfg'], generator=ck.get('generator_ema', ck['generator']), meta=dict(step=ck['step'], ema='generator_ema' in ck))
-    try: cfg = config_from_dict(d['config'], saved=True)
-    except ConfigError as e: raise CheckpointError(f"weights {path} (ra_inpaint {d.get('version', '?')}) have a config this version cannot read: {e}") from e
-    return dict(cfg=cfg, generator=d['generator'], meta=d.get('meta', {}))
-
-def load_generator(path=None,             # weights file or checkpoint; None: the shipped model `name`
+def load_generator(path=None,             # weights file or checkpoint, or a shipped model name; None: the shipped model `name`
                    device=None,
                    name: str = 'scene'):  # which shipped model, when no path: 'scene' | 'face'
     "A generator in eval mode on `device` (fp32 weights), with its training record in `.meta`."
-    if path is None:
-        path = shipped_path(name)
-        if not path.is_file():
-            raise FileNotFoundError(f"the shipped {name} model {path} is missing from this installation; reinstall "
-                                    f"ra_inpaint (pip install -e .) or pass a checkpoint")
+    path = resolve_weights(name if path is None else path)
     d = read_generator(path)
     g = InpaintGenerator(d['cfg'])
     g.load_state_dict(d['generator'])  # fp16 tensors are copied into the fp32 parameters

@@ -268,7 +268,7 @@ def _ipython_display_(self: Painter):
 Painter._ipython_display_ = _ipython_display_
 
 # %% ../nbs/13b_painter.ipynb #77dac3a6
-def painter(generator=None,          # a generator, a weights/checkpoint file, or None: the shipped scene model
+def painter(generator=None,          # a generator, a weights/checkpoint file or a shipped model name, or None: the scene model
             image=None,              # a path, PIL image, HxWx3 uint8 array or (3,H,W) tensor in [0,1]; None: a demo photo
             out='painted',           # the folder Save writes to
             max_side: int = 512,     # the canvas's long side, at most

@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/train.html.md"""
 
 # %% ../nbs/11_train.ipynb #01788123
 from __future__ import annotations
-import copy, csv, math, os, pickle, signal, threading, time, warnings, zipfile
+import copy, csv, math, os, signal, threading, time, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,8 +20,9 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 
 import ra_inpaint
-from .core import (RAConfig, ConfigError, config_to_dict, config_from_dict, LEGACY_DEFAULTS, atomic_path, get_device, tile_grid,
-                             amp_dtype, setup_backends, seed_everything, rng_state, set_rng_state, save_image)
+from .core import (RAConfig, config_to_dict, atomic_path, get_device, tile_grid, amp_dtype, setup_backends,
+                             seed_everything, rng_state, set_rng_state, save_image)
+from .checkpoint import save_checkpoint, load_checkpoint  # the file format (chapter 10a)
 from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
@@ -30,11 +31,10 @@ from .attention import region_information
 from .rmg import SharedLinear
 
 # %% auto #0
-__all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTED_TERMS', 'REGION_COLUMNS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv',
-           'rank_device', 'dist_env', 'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset',
-           'CheckpointError', 'TrainingDiverged', 'save_checkpoint', 'config_mismatch', 'load_checkpoint', 'CSVLog',
-           'read_log', 'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'ema_decay_at',
-           'shared_linear_drift']
+__all__ = ['WEIGHTED_TERMS', 'REGION_COLUMNS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
+           'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CSVLog', 'read_log',
+           'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'ema_decay_at',
+           'shared_linear_drift', 'TrainingDiverged']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -112,62 +112,6 @@ class EpochDataset(torch.utils.data.Dataset):
         e, i = ei
         if hasattr(self.ds, 'set_epoch'): self.ds.set_epoch(e)
         return self.ds[i]
-
-# %% ../nbs/11_train.ipynb #ff156c9c
-MODEL_FIELDS = ('size', 'base_ch', 'n_res_blocks', 'dilation', 'lga_where', 'attention', 'n_regions', 'reduction', 'color_path',
-                'se_reduction', 'sk_reduction', 'sk_min_dim', 'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers')
-CKPT_KEYS = ('generator', 'discriminator', 'opt_g', 'opt_d', 'step', 'config')
-
-class CheckpointError(RuntimeError):
-    "A checkpoint file that cannot be used, with the file name and the reason."
-
-class TrainingDiverged(RuntimeError):
-    "Too many consecutive steps with a non-finite loss."
-
-def save_checkpoint(ck: dict, path) -> Path:
-    "Write `ck` atomically: a kill during the write leaves the previous file intact."
-    with atomic_path(path) as tmp: torch.save(ck, tmp)
-    return Path(path)
-
-def config_mismatch(saved: dict, cfg: RAConfig) -> list[str]:
-    "The model-shaping fields (`MODEL_FIELDS`) where a checkpoint's config and `cfg` differ."
-    saved = {**LEGACY_DEFAULTS, **saved}  # a field the checkpoint predates meant its old behaviour
-    return [k for k in MODEL_FIELDS if k in saved and saved[k] != getattr(cfg, k)]
-
-# %% ../nbs/11_train.ipynb #6cfb2123
-def load_checkpoint(path,                  # a `.pt` written by `Trainer`
-                    cfg: RAConfig | None = None,  # if given: refuse a checkpoint whose networks have another shape
-                    map_location='cpu') -> dict:
-    "Read a training checkpoint (weights only); adds `cfg`, the checkpoint's config as an `RAConfig`."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"checkpoint not found: {path}")
-    try: ck = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if 'Weights only load failed' not in str(e) or 'global' not in str(e).lower():  # garbage bytes fail here too
-            why = str(e).split('WeightsUnpickler error:')[-1].split('Check the documentation')[0]
-            raise CheckpointError(f"cannot read checkpoint {path} ({path.stat().st_size} bytes): the file is truncated, "
-                                  f"corrupt or not a PyTorch checkpoint ({' '.join(why.split())[:200]})") from e
-        raise CheckpointError(f"checkpoint {path} holds Python objects other than tensors, numbers, strings, lists and "
-                              f"dicts, so it was not written by ra_inpaint's Trainer; it is not unpickled "
-                              f"(weights_only=True) because that could run code from the file") from e
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path} ({path.stat().st_size} bytes): the file is truncated, "
-                              f"corrupt or not a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]})") from e
-    missing = [k for k in CKPT_KEYS if not isinstance(ck, dict) or k not in ck]
-    if missing: raise CheckpointError(f"{path} is not a ra_inpaint training checkpoint (missing {', '.join(missing)})")
-    try: ck['cfg'] = config_from_dict(ck['config'], saved=True)
-    except ConfigError as e:
-        raise CheckpointError(f"checkpoint {path} (ra_inpaint {ck.get('version', '?')}) has a config this version "
-                              f"({ra_inpaint.__version__}) cannot read: {e}") from e
-    if cfg is not None:
-        diff = config_mismatch(ck['config'], cfg)
-        if diff:
-            was = ', '.join(f"{k}={ck['config'][k]!r}" for k in diff)
-            now = ', '.join(f"{k}={getattr(cfg, k)!r}" for k in diff)
-            raise CheckpointError(f"checkpoint {path} was trained with {was}; this config has {now}. These fields set "
-                                  f"the networks' shapes: use the checkpoint's own config (load_checkpoint(path)['cfg']) "
-                                  f"or start a new run in another folder.")
-    return ck
 
 # %% ../nbs/11_train.ipynb #0ee95a82
 WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region')  # weight × term, as GeneratorLoss returns them
@@ -639,6 +583,10 @@ def _samples(self: Trainer):
     if not self.is_main: return
     img, m = self._to_device(self._sample_batch)
     save_image(sample_grid(self.generator, img, m, self._autocast), self.out_dir/'samples'/f'step_{self.step:06d}.png')
+
+# %% ../nbs/11_train.ipynb #8a794f7b
+class TrainingDiverged(RuntimeError):
+    "Too many consecutive steps with a non-finite loss."
 
 # %% ../nbs/11_train.ipynb #428d0ac4
 @contextmanager

@@ -21,7 +21,8 @@ from ra_inpaint.data import list_images, InpaintDataset
 from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.losses import load_vgg16, WeightsNotFoundError, VGG16_FILE, VGG16_ENV
 from ra_inpaint.metrics import load_inception, INCEPTION_FILE, INCEPTION_ENV
-from ra_inpaint.train import Trainer, load_checkpoint, save_checkpoint, CheckpointError, TrainingDiverged
+from ra_inpaint.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
+from ra_inpaint.train import Trainer, TrainingDiverged
 from test_train import NaNAt, tiny as train_tiny  # the training tests' NaN-injecting loss wrapper and tiny config
 
 @pytest.fixture(autouse=True, scope='module')

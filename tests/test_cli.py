@@ -3,7 +3,7 @@ import json, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
-from ra_inpaint import cli, infer
+from ra_inpaint import cli, infer, checkpoint
 from ra_inpaint.core import load_image, to_uint8
 
 def _img(path, w, h, seed=0, mode='RGB'):
@@ -174,25 +174,25 @@ def test_train_compile_flag_reaches_the_config(ckpt, monkeypatch):
 
 def test_warm_start_from_exported_weights(ckpt, tmp_path):
     "A new run starts G from exported fp16 weights (D, optimisers and step fresh); a G of another shape is refused."
-    w = infer.export_generator(ckpt, tmp_path/'g.pt')
-    cfg = infer.read_generator(ckpt)['cfg']
-    from ra_inpaint.train import Trainer, CheckpointError
+    w = checkpoint.export_generator(ckpt, tmp_path/'g.pt')
+    cfg = checkpoint.read_generator(ckpt)['cfg']
+    from ra_inpaint.train import Trainer
     from ra_inpaint.data import InpaintDataset
     ds = InpaintDataset(ckpt.parent.parent/'imgs', cfg.size)
     tr = Trainer(cfg, ds, tmp_path/'run', device='cpu', vgg=None, progress=False)
     assert 'g.pt' in cli.warm_start(tr, w) and tr.step == 0
-    ref = infer.read_generator(ckpt)['generator']
+    ref = checkpoint.read_generator(ckpt)['generator']
     assert all(torch.allclose(v.float(), ref[k].float(), atol=1e-3) for k, v in tr.G.state_dict().items())
     assert all(s['step'] == 0 for s in tr.opt_g.state.values()) if tr.opt_g.state else True
     from ra_inpaint.core import RAConfig, config_to_dict
     other = Trainer(RAConfig(**(config_to_dict(cfg) | dict(base_ch=16))), ds, tmp_path/'run2', device='cpu', vgg=None, progress=False)
-    with pytest.raises(CheckpointError, match='base_ch=8'): cli.warm_start(other, w)
+    with pytest.raises(checkpoint.CheckpointError, match='base_ch=8'): cli.warm_start(other, w)
 
 def test_train_init_generator_flag(ckpt, tmp_path):
     d = ckpt.parent.parent
     assert cli.main(['train', '--data', str(d/'imgs'), '--config', str(d/'cfg.json'), '--out', str(tmp_path/'run'), '--steps', '1',
                      '--no-perceptual', '--device', 'cpu', '--init-generator', str(ckpt)]) == 0
-    from ra_inpaint.train import load_checkpoint
+    from ra_inpaint.checkpoint import load_checkpoint
     assert load_checkpoint(tmp_path/'run'/'last.pt')['step'] == 1
 
 def test_no_library_module_imports_cli():
@@ -205,7 +205,7 @@ def test_no_library_module_imports_cli():
 
 def test_fill_without_checkpoint_uses_the_shipped_model(tmp_path):
     "`ra-inpaint fill` with no --checkpoint: the scene model inside the package fills, known pixels untouched."
-    assert infer.shipped_path('scene').is_file(), 'the shipped weights are package data: reinstall with pip install -e .'
+    assert checkpoint.shipped_path('scene').is_file(), 'the shipped weights are package data: reinstall with pip install -e .'
     g = infer.load_generator(device='cpu')
     assert g.meta['step'] > 0 and not g.training and next(g.parameters()).dtype == torch.float32
     img = _img(tmp_path/'photo.png', 300, 200, seed=3)
@@ -219,13 +219,13 @@ def test_shipped_weights_are_small_fp16_and_installed_as_package_data():
     import tomllib
     root = Path(__file__).resolve().parents[1]
     assert 'weights/*.pt' in tomllib.loads((root/'pyproject.toml').read_text())['tool']['setuptools']['package-data']['ra_inpaint']
-    for name in infer.SHIPPED:
-        p = infer.shipped_path(name)
+    for name in checkpoint.SHIPPED:
+        p = checkpoint.shipped_path(name)
         if name == 'scene': assert p.is_file()
         if not p.is_file(): continue
         assert p.stat().st_size < 16 * 2**20
         d = torch.load(p, weights_only=True)
-        assert d['format'] == infer.WEIGHTS_FORMAT and set(d) >= {'config', 'generator', 'meta'}
+        assert d['format'] == checkpoint.WEIGHTS_FORMAT and set(d) >= {'config', 'generator', 'meta'}
         assert {v.dtype for v in d['generator'].values() if v.is_floating_point()} == {torch.float16}
 
 def test_eval_convention_flag(ckpt, tmp_path, monkeypatch):
@@ -268,7 +268,7 @@ def test_help_and_fill_do_not_import_torchvision(tmp_path):
 
 def test_train_set_overrides_any_config_field(tmp_path):
     "`train --set KEY=VALUE` reaches the config without a CLI option per field; an unknown key is one clear error."
-    from ra_inpaint.train import load_checkpoint
+    from ra_inpaint.checkpoint import load_checkpoint
     (tmp_path/'imgs').mkdir()
     for i in range(3): _img(tmp_path/'imgs'/f'{i}.png', 40, 36, seed=i)
     base = ['train', '--data', str(tmp_path/'imgs'), '--preset', 'demo', '--steps', '1', '--no-perceptual', '--device', 'cpu']

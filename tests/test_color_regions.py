@@ -11,8 +11,9 @@ from ra_inpaint.generator import InpaintGenerator, coarse_fill
 from ra_inpaint.attention import region_perplexity, effective_regions
 from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGG19Features, vgg19_normalised, WeightsNotFoundError
-from ra_inpaint.train import Trainer, load_checkpoint, read_log, ema_decay_at
-from ra_inpaint.infer import export_generator, load_generator
+from ra_inpaint.checkpoint import load_checkpoint, export_generator, MODEL_FIELDS, config_mismatch
+from ra_inpaint.train import Trainer, read_log, ema_decay_at
+from ra_inpaint.infer import load_generator
 from test_train import tiny, one_thread  # the training tests' 32² config, and one torch thread per module
 
 
@@ -101,7 +102,6 @@ def test_plain_generator_does_not_follow_a_colour_shift():
 
 def test_color_path_is_validated_and_a_model_field():
     with pytest.raises(ConfigError, match='color_path'): preset('demo', color_path='rgb')
-    from ra_inpaint.train import MODEL_FIELDS
     assert 'color_path' in MODEL_FIELDS
 
 
@@ -179,7 +179,6 @@ def test_vgg19_features_from_a_weights_file(tmp_path, img_dir, monkeypatch):
 def test_a_config_saved_before_color_path_means_none(tmp_path):
     "Checkpoints and weights written before the field existed were EdgeConnect's path: they load as color_path='none'."
     from ra_inpaint.core import config_from_dict, config_to_dict
-    from ra_inpaint.train import config_mismatch
     old = config_to_dict(preset('demo')); old.pop('color_path')
     assert config_from_dict(old, saved=True).color_path == 'none' and config_from_dict(old).color_path == 'coarse'
     assert config_mismatch(old, preset('demo')) == ['color_path'] and config_mismatch(old, preset('demo', color_path='none')) == []

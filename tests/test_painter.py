@@ -6,7 +6,7 @@ import numpy as np
 import pytest, torch
 from PIL import Image
 
-from ra_inpaint import infer
+from ra_inpaint import infer, checkpoint
 from ra_inpaint.core import load_image, preset
 from ra_inpaint.data import _resize, demo_images
 from ra_inpaint.generator import InpaintGenerator
@@ -137,7 +137,7 @@ def test_inputs_and_generators(gen, tmp_path, monkeypatch):
         p = painter(gen, im)
         assert p.hw == (40, 50) and p.name == 'painted' and torch.allclose(p.image, torch.from_numpy(arr).permute(2, 0, 1) / 255)
     with pytest.raises(FileNotFoundError, match='not found'): painter(tmp_path/'none.pt')
-    monkeypatch.setattr(infer, 'shipped_path', lambda name='scene': tmp_path/'scene_small64.pt')
+    monkeypatch.setattr(checkpoint, 'shipped_path', lambda name='scene': tmp_path/'scene_small64.pt')
     with pytest.raises(FileNotFoundError, match='shipped scene model'): painter()
 
 

@@ -10,8 +10,8 @@ from PIL import Image
 from ra_inpaint.core import preset, config_to_dict
 from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGGFeatures, load_vgg16, WeightsNotFoundError
-from ra_inpaint.train import (Trainer, load_checkpoint, save_checkpoint, CheckpointError, TrainingDiverged,
-                              ResumableBatchSampler, read_log)
+from ra_inpaint.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
+from ra_inpaint.train import Trainer, TrainingDiverged, ResumableBatchSampler, read_log
 import ra_inpaint, ra_inpaint.train as train_mod
 
 ROOT = Path(__file__).resolve().parents[1]
