@@ -104,6 +104,7 @@ class ResumableBatchSampler(Sampler):
             yield [((first + j) // self.n, i) for j, i in enumerate(self.batch(s))]
             s += 1
 
+# %% ../nbs/11_train.ipynb #422e7891
 class EpochDataset(torch.utils.data.Dataset):
     "Reads item `(epoch, index)` of `ds`, telling it the epoch first (if it has `set_epoch`)."
     def __init__(self, ds): self.ds = ds
@@ -219,62 +220,49 @@ class Trainer:
                  progress: bool = True,           # tqdm progress bar
                  val_ds=None):                    # optional: L1 on it picks best.pt
         self.cfg, self.train_ds, self.val_ds, self.out_dir, self.progress = cfg, train_ds, val_ds, Path(out_dir), progress
-        self.env = dist_env()
-        dev = rank_device(device, self.env)
-        if dev.type == 'cuda': torch.cuda.set_device(dev)  # an indexed device, as set_device needs
-        self.device = dev
-        setup_backends(cfg, dev)
-        self._owns_pg = init_distributed(self.env, dev)
-        self.amp = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
-        self.scaler = torch.amp.GradScaler('cuda' if dev.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
-        self.mem_fmt = torch.channels_last if cfg.channels_last and dev.type == 'cuda' else torch.contiguous_format
-        self.info = dict(device=str(dev), world_size=self.env.world_size, amp=str(self.amp).replace('torch.', '') if self.amp else 'fp32')
-        if dev.type == 'cuda' and self.is_main:  # said once: bf16 only where the GPU has it natively (chapter 00)
-            print(f"precision: {self.info['amp']}{' with a gradient scaler' if self.scaler.is_enabled() else ''} on {torch.cuda.get_device_name(dev)}")
-        seed_everything(cfg.seed)  # the same initial weights on every rank
-        self.G = InpaintGenerator(cfg).to(dev, memory_format=self.mem_fmt)
-        self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval() if cfg.ema_decay else None  # what evaluation and export read
-        self.D = PatchDiscriminator(cfg).to(dev, memory_format=self.mem_fmt)
-        self.loss_fn = GeneratorLoss(cfg, self._setup_vgg(vgg, require_vgg)).to(dev)
-        # fused Adam (CUDA and CPU) can skip a step on a device-side flag: NaN steps are skipped without a host sync
-        fused = dict(fused=True) if dev.type in ('cuda', 'cpu') else {}
-        self.sync_free = bool(fused) and not self.scaler.is_enabled()
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), **fused)
-        self.shared_linears = [m.weight for m in self.G.modules() if isinstance(m, SharedLinear)]  # rmg_weight_decay's
-        self.step, self.counters = 0, dict(bad_steps=0, bad_streak=0, images_seen=0)
-        # unreadable training images met so far (skipped by the dataset; a caching one found them already); kept in the checkpoint
-        self.skipped_files = [str(p) for p in sorted(getattr(train_ds, 'skipped', ()))]
-        self.best = dict(metric='val_l1' if val_ds is not None else 'train_l1_window', value=math.inf, step=0)
-        self.last_saved_step, self._stop, self.epoch, self.window_l1 = -1, None, 0, math.inf
+        self._setup_device(device)
+        self._build(vgg, require_vgg)
+        self._start_counters()
         seed_everything(cfg.seed + self.env.rank)  # data augmentation differs between ranks
-        if not resume:  # a new run never overwrites an old one: neither its checkpoint nor its log
-            for name, what in (('last.pt', 'continue that run'), ('log.csv', 'keep that log aside and start again')):
-                if (self.out_dir/name).exists():
-                    raise FileExistsError(f"{self.out_dir/name} exists: pass resume=True to {what}, or choose another out_dir")
+        if not resume: self._refuse_overwrite()
         self.resumed_from = self._resume() if resume else None
         self._sample_batch = self._fixed_batch()
         self._wrap()
         self.history = dict(step=[], bad=[], **{k: [] for k in self.terms})
 
-    @property
-    def is_main(self) -> bool: return self.env.is_main
+# %% ../nbs/11_train.ipynb #97c4c431
+@patch
+def _setup_device(self: Trainer, device):
+    "This rank's device, its process group, the autocast dtype, the gradient scaler and the memory format."
+    self.env, cfg = dist_env(), self.cfg
+    dev = rank_device(device, self.env)
+    if dev.type == 'cuda': torch.cuda.set_device(dev)  # an indexed device, as set_device needs
+    self.device = dev
+    setup_backends(cfg, dev)
+    self._owns_pg = init_distributed(self.env, dev)
+    self.amp = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
+    self.scaler = torch.amp.GradScaler('cuda' if dev.type == 'cuda' else 'cpu', enabled=self.amp == torch.float16)
+    self.mem_fmt = torch.channels_last if cfg.channels_last and dev.type == 'cuda' else torch.contiguous_format
+    self.info = dict(device=str(dev), world_size=self.env.world_size, amp=str(self.amp).replace('torch.', '') if self.amp else 'fp32')
+    if dev.type == 'cuda' and self.is_main:  # said once: bf16 only where the GPU has it natively (chapter 00)
+        print(f"precision: {self.info['amp']}{' with a gradient scaler' if self.scaler.is_enabled() else ''} on {torch.cuda.get_device_name(dev)}")
 
-    @property
-    def generator(self) -> nn.Module:
-        "The bare generator for inference (not DDP-wrapped or compiled): its moving average when `cfg.ema_decay` > 0."
-        return self.G_ema if self.G_ema is not None else self.G
-
-    @property
-    def ra_layers(self) -> dict:
-        "G's region-aware attention modules by LGA place (enc1, enc2 or dec1, dec2)."
-        return {k: l.ra for k, l in self.G.lga.items() if l.ra is not None}
-
-    @property
-    def terms(self) -> list[str]:
-        "The loss terms logged each step."
-        terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv'] + (['region'] if self.ra_layers else [])
-        return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms] + [f'regions_{k}' for k in self.ra_layers]
+# %% ../nbs/11_train.ipynb #67c714c7
+@patch
+def _build(self: Trainer, vgg, require_vgg: bool):
+    "G (and its moving average), D, the generator loss and both Adams."
+    cfg, dev = self.cfg, self.device
+    seed_everything(cfg.seed)  # the same initial weights on every rank
+    self.G = InpaintGenerator(cfg).to(dev, memory_format=self.mem_fmt)
+    self.G_ema = copy.deepcopy(self.G).requires_grad_(False).eval() if cfg.ema_decay else None  # what evaluation and export read
+    self.D = PatchDiscriminator(cfg).to(dev, memory_format=self.mem_fmt)
+    self.loss_fn = GeneratorLoss(cfg, self._setup_vgg(vgg, require_vgg)).to(dev)
+    # fused Adam (CUDA and CPU) can skip a step on a device-side flag: NaN steps are skipped without a host sync
+    fused = dict(fused=True) if dev.type in ('cuda', 'cpu') else {}
+    self.sync_free = bool(fused) and not self.scaler.is_enabled()
+    self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), **fused)
+    self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2), **fused)
+    self.shared_linears = [m.weight for m in self.G.modules() if isinstance(m, SharedLinear)]  # rmg_weight_decay's
 
 # %% ../nbs/11_train.ipynb #654211d3
 @patch
@@ -300,6 +288,43 @@ def _setup_vgg(self: Trainer, vgg, require: bool):
         return None
     return feats.to(self.device, memory_format=self.mem_fmt)
 
+# %% ../nbs/11_train.ipynb #34bc5571
+@patch
+def _start_counters(self: Trainer):
+    "Step, counters, skipped files and the best model so far, as a new run starts them (a resume overwrites them)."
+    self.step, self.counters = 0, dict(bad_steps=0, bad_streak=0, images_seen=0)
+    # unreadable training images met so far (skipped by the dataset; a caching one found them already); kept in the checkpoint
+    self.skipped_files = [str(p) for p in sorted(getattr(self.train_ds, 'skipped', ()))]
+    self.best = dict(metric='val_l1' if self.val_ds is not None else 'train_l1_window', value=math.inf, step=0)
+    self.last_saved_step, self._stop, self.epoch, self.window_l1 = -1, None, 0, math.inf
+
+@patch
+def _refuse_overwrite(self: Trainer):
+    "A new run never overwrites an old one: neither its checkpoint nor its log."
+    for name, what in (('last.pt', 'continue that run'), ('log.csv', 'keep that log aside and start again')):
+        if (self.out_dir/name).exists():
+            raise FileExistsError(f"{self.out_dir/name} exists: pass resume=True to {what}, or choose another out_dir")
+
+# %% ../nbs/11_train.ipynb #8b7c8522
+@patch(as_prop=True)
+def is_main(self: Trainer) -> bool: return self.env.is_main
+
+@patch(as_prop=True)
+def generator(self: Trainer) -> nn.Module:
+    "The bare generator for inference (not DDP-wrapped or compiled): its moving average when `cfg.ema_decay` > 0."
+    return self.G_ema if self.G_ema is not None else self.G
+
+@patch(as_prop=True)
+def ra_layers(self: Trainer) -> dict:
+    "G's region-aware attention modules by LGA place (enc1, enc2 or dec1, dec2)."
+    return {k: l.ra for k, l in self.G.lga.items() if l.ra is not None}
+
+@patch(as_prop=True)
+def terms(self: Trainer) -> list[str]:
+    "The loss terms logged each step."
+    terms = ['l1'] + (['perceptual', 'style'] if self.loss_fn.vgg is not None else []) + ['adv'] + (['region'] if self.ra_layers else [])
+    return ['total'] + terms + ['d'] + [f'w_{k}' for k in terms] + [f'regions_{k}' for k in self.ra_layers]
+
 # %% ../nbs/11_train.ipynb #697f5152
 @patch
 def _wrap(self: Trainer):
@@ -321,6 +346,7 @@ def _loss(self: Trainer):
     if self._loss_src is not self.loss_fn: self._loss_src, self.loss_compiled = self.loss_fn, torch.compile(self.loss_fn)
     return self.loss_compiled
 
+# %% ../nbs/11_train.ipynb #0c261f4b
 @patch
 def _autocast(self: Trainer):
     return torch.autocast(self.device.type, dtype=self.amp) if self.amp is not None else nullcontext()
@@ -367,6 +393,7 @@ def _forward_backward(self: Trainer, image, mask):
     terms = {k: v.detach().float() for k, v in losses.items()} | dict(d=d_loss.detach().float())
     return terms, torch.isfinite(torch.stack([terms['total'], terms['d']])).all()
 
+# %% ../nbs/11_train.ipynb #14f2af40
 @patch
 def _region_terms(self: Trainer, losses: dict) -> dict:
     "Add the region term Σ (log n − I) over RA layers (weighted by `w_region`), I = H(mean RM) − mean pixel entropy, and each layer's exp(I)."
@@ -380,6 +407,7 @@ def _region_terms(self: Trainer, losses: dict) -> dict:
     out['total'] = losses['total'] + out['w_region']
     return out
 
+# %% ../nbs/11_train.ipynb #5664d296
 @patch
 def _snapshot_buffers(self: Trainer):
     "Copy G's and D's buffers (BN statistics, spectral-norm vectors) so a skipped step can put them back."
@@ -407,6 +435,7 @@ def _apply(self: Trainer, bad: torch.Tensor, bufs: list):
             for s, b in zip(self._buf_snap, bufs): b.copy_(s)
     self.opt_d.zero_grad(set_to_none=True); self.opt_g.zero_grad(set_to_none=True)
 
+# %% ../nbs/11_train.ipynb #919c8bfe
 @patch
 def _decay_shared_linears(self: Trainer, keep):  # 1 (or a device scalar, 0 on a skipped step)
     "`cfg.rmg_weight_decay`: pull every share-weight linear toward its identity start, W ← W − lr·wd·(W − I)."
@@ -458,6 +487,7 @@ def state_dict(self: Trainer) -> dict:
                 world_size=self.env.world_size, perceptual_enabled=self.info['perceptual_enabled'],
                 torch_version=str(torch.__version__))
 
+# %% ../nbs/11_train.ipynb #8ab6163f
 @patch
 def save(self: Trainer, best: bool = False):
     "Write `last.pt` (and `best.pt` if `best`), atomically, from rank 0."
@@ -472,6 +502,7 @@ def save(self: Trainer, best: bool = False):
     if self.env.enabled: dist.barrier()
     self.last_saved_step = self.step
 
+# %% ../nbs/11_train.ipynb #13cfb6e7
 def _set_log_aside(log: Path) -> Path | None:
     "Rename an orphan `log.csv` (a run killed before its first checkpoint) to `log.<time>.csv` so a new run keeps it."
     if not log.is_file(): return None
@@ -482,6 +513,7 @@ def _set_log_aside(log: Path) -> Path | None:
     warnings.warn(f"{log} had no checkpoint beside it: kept as {new.name}, a new log starts")
     return new
 
+# %% ../nbs/11_train.ipynb #8148a7d0
 @patch
 def _resume(self: Trainer):
     "Load `out_dir/last.pt` if it exists (networks, optimisers, scaler, counters, random states)."
@@ -551,6 +583,7 @@ def _flush(self: Trainer):
     self._window = []
     if diverged is not None: self._diverged()
 
+# %% ../nbs/11_train.ipynb #9b73023a
 @patch
 def evaluate_l1(self: Trainer, ds=None, max_items: int = 64) -> float:
     "Mean L1 between prediction and ground truth over (up to `max_items` of) `ds` (default `val_ds`), eval mode."
@@ -566,6 +599,7 @@ def evaluate_l1(self: Trainer, ds=None, max_items: int = 64) -> float:
     G.train(was)
     return tot / n
 
+# %% ../nbs/11_train.ipynb #83b5974f
 @patch
 def _checkpoint(self: Trainer, force: bool = False) -> bool:
     "Flush the logs, decide whether this is the best model so far, write last.pt (and best.pt); not during a NaN streak."
@@ -584,7 +618,7 @@ def _samples(self: Trainer):
     img, m = self._to_device(self._sample_batch)
     save_image(sample_grid(self.generator, img, m, self._autocast), self.out_dir/'samples'/f'step_{self.step:06d}.png')
 
-# %% ../nbs/11_train.ipynb #8a794f7b
+# %% ../nbs/11_train.ipynb #688fbbbe
 class TrainingDiverged(RuntimeError):
     "Too many consecutive steps with a non-finite loss."
 
@@ -630,6 +664,7 @@ def _note_skipped(self: Trainer, batch: dict):
         for p in filter(None, s.split('\n')):
             if p not in self.skipped_files: self.skipped_files.append(p)
 
+# %% ../nbs/11_train.ipynb #f2d68730
 @patch
 def fit(self: Trainer,
         max_steps: int | None = None,     # stop at this global step (default cfg.max_steps; counts steps before a resume)
