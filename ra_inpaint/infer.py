@@ -15,16 +15,15 @@ import torch.nn.functional as F
 
 from .core import get_device, load_image, save_image
 from .checkpoint import read_generator, resolve_weights  # the files (chapter 10a), without the training loop
-from .data import _resize  # the data chapter's antialiased bilinear resize
+from .data import _resize, list_images  # the data chapter's antialiased bilinear resize, and its image listing
 from .generator import InpaintGenerator
+from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
 from .masks import load_mask
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'to_square', 'hole_groups', 'fill', 'read_mask', 'load_generator', 'fill_files']
 
 # %% ../nbs/11b_infer.ipynb #ff1c4258
-from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
-
 STRATEGIES = ('auto', 'resize', 'crop')
 
 def to_square(x, m, S: int):
@@ -36,12 +35,14 @@ def to_square(x, m, S: int):
     mode = 'reflect' if S - w < w and S - h < h else 'replicate'  # reflection needs the padding narrower than the content
     return F.pad(xr[None], pad, mode=mode)[0], F.pad(mr[None], pad, mode=mode)[0], (h, w)
 
+# %% ../nbs/11b_infer.ipynb #1a3612ee
 def _starts(a0: int, a1: int, L: int, n: int) -> list[int]:
     "Starts of windows of side L that cover [a0, a1) inside [0, n): one centred window if it fits, else tiles overlapping by half."
     if a1 - a0 <= L: return [min(max(0, (a0 + a1 - L) // 2), n - L)]
     k = math.ceil((a1 - a0 - L) / (L / 2)) + 1
     return [min(max(0, a0 + round(j * (a1 - a0 - L) / (k - 1))), n - L) for j in range(k)]
 
+# %% ../nbs/11b_infer.ipynb #c3cd8e86
 def hole_groups(m, S: int, margin: float = 1.0) -> list[list[tuple]]:
     "Per group of nearby holes in a `(1,H,W)` mask: its square context windows (top, left, bottom, right); groups whose windows overlap are merged."
     from skimage.measure import label, regionprops
@@ -72,6 +73,7 @@ def hole_groups(m, S: int, margin: float = 1.0) -> list[list[tuple]]:
                 break
     return [windows(b) for b in boxes]
 
+# %% ../nbs/11b_infer.ipynb #e9c8ef7d
 def _windows(x, m, S, strategy, margin, max_shrink) -> list[tuple]:
     "The windows to predict for one photo, `(top, left, bottom, right, weight)`; the whole photo is `(0, 0, H, W)`."
     H, W = x.shape[-2:]
@@ -84,11 +86,13 @@ def _windows(x, m, S, strategy, margin, max_shrink) -> list[tuple]:
         if far: return whole + [w + (1.,) for g in groups for w in g]
     return [w + (1.,) for g in groups for w in g]
 
+# %% ../nbs/11b_infer.ipynb #fb2c8541
 def _tent(h: int, w: int) -> torch.Tensor:
     "(1,h,w) blending weights of a window: largest in its centre, small at its border, where its context is one-sided."
     f = lambda n: torch.minimum(torch.arange(1, n + 1), torch.arange(n, 0, -1)).float()
     return (f(h)[:, None] * f(w)[None])[None]
 
+# %% ../nbs/11b_infer.ipynb #8e20682d
 @torch.no_grad()
 def fill(generator, images, masks,
          size: int | None = None,    # the model's size (default: generator.cfg.size)
@@ -142,15 +146,15 @@ def load_generator(path=None,             # weights file or checkpoint, or a shi
 # %% ../nbs/11b_infer.ipynb #322506ff
 def _files(p) -> list[Path]:
     "One image file, or the image files under a folder (the data chapter's listing: sorted, recursive)."
-    from ra_inpaint.data import _walk
     p = Path(p)
     if p.is_file(): return [p]
-    if p.is_dir(): return _walk(p)
+    if p.is_dir(): return list_images(p)
     raise FileNotFoundError(f"no such file or folder: {p}")
 
+# %% ../nbs/11b_infer.ipynb #400c22cc
 def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrite=False, progress=True,
                strategy: str = 'auto', polarity: str = 'white_hole') -> list[Path]:
-    "Fill every image under `image` with the matching mask under `mask` (`checkpoint` None: the shipped scene model); write PNGs to `out`."
+    "Fill every image under `image` with the matching mask under `mask` (`checkpoint`: a path or a shipped model name, None: the scene model); write PNGs to `out`."
     from tqdm.auto import tqdm
     imgs, masks = _files(image), _files(mask)
     if len(masks) not in (1, len(imgs)):
