@@ -115,7 +115,7 @@ def read_generator(path) -> dict:
 
 # %% ../nbs/10a_checkpoint.ipynb #3c6a0e51
 SHIPPED = {'scene': 'scene_small128.pt',   # BSDS500 train photographs, 128² (docs/model_card.md)
-           'face': 'face_small128.pt'}     # LFW train faces, grayscale, 128² (chapter 13's region masks)
+           'face': 'face_small128.pt'}     # CelebA train faces, colour, 128² (docs/model_card.md)
 
 def shipped_path(name: str = 'scene') -> Path:
     "Where the shipped weights `name` lie inside the installed package."
