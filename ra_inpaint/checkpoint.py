@@ -114,7 +114,7 @@ def read_generator(path) -> dict:
     return dict(cfg=cfg, generator=d['generator'], meta=d.get('meta', {}))
 
 # %% ../nbs/10a_checkpoint.ipynb #3c6a0e51
-SHIPPED = {'scene': 'scene_small128.pt',   # BSDS500 train photographs, 128² (docs/model_card.md)
+SHIPPED = {'scene': 'scene_small128.pt',   # MiniPlaces + BSDS500 train photographs, 128² (docs/model_card.md)
            'face': 'face_small128.pt'}     # CelebA train faces, colour, 128² (docs/model_card.md)
 
 def shipped_path(name: str = 'scene') -> Path:
