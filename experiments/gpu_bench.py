@@ -74,7 +74,7 @@ def _():
     "A few real training steps on the device (bf16, channels-last), a checkpoint that loads, fill keeps known pixels."
     from ra_inpaint.bench import SyntheticPairs
     from ra_inpaint.train import Trainer, load_checkpoint
-    from ra_inpaint.cli import fill
+    from ra_inpaint.infer import fill
     cfg = preset('paper', batch_size=4, log_every=1, ckpt_every=3, sample_every=1000, **TINY)
     d = tempfile.mkdtemp()
     with warnings.catch_warnings():
