@@ -75,7 +75,7 @@ def _():
     from ra_inpaint.bench import SyntheticPairs
     from ra_inpaint.train import Trainer
     from ra_inpaint.checkpoint import load_checkpoint
-    from ra_inpaint.cli import fill
+    from ra_inpaint.infer import fill
     cfg = preset('paper', batch_size=4, log_every=1, ckpt_every=3, sample_every=1000, **TINY)
     d = tempfile.mkdtemp()
     with warnings.catch_warnings():

@@ -6,20 +6,26 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/ablation.html.md"""
 
 # %% ../nbs/14_ablation.ipynb #6af17017
 from __future__ import annotations
-import tempfile, time
+import json, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .core import PRESETS, preset, get_device
+from .core import PRESETS, preset, get_device, load_image, save_image
 from .masks import EVAL_BUCKETS, MaskFolder
 from .metrics import METRICS
 from .data import list_images, InpaintDataset, square_crop_of
+from .data import _resize  # the data chapter's antialiased bilinear resize
+from .train import Trainer
+from .evaluate import evaluate
+from .attention import effective_regions
 
 # %% auto #0
 __all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'AblationTable', 'split_data',
-           'run_ablation', 'run_tables', 'run_study', 'study_summary', 'ordering_verdict']
+           'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study', 'study_summary',
+           'ordering_verdict']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -71,6 +77,23 @@ def split_data(data, eval_images: int) -> tuple[list, list]:
         return tr[:-eval_images], tr[-eval_images:]
     return tr, te[:eval_images]
 
+# %% ../nbs/14_ablation.ipynb #aafb5285
+def run_variant(cfg, train_paths, eval_paths, folder, device,
+                steps=None, seconds=None,                # the budget: one of the two
+                masks=None, polarity: str = 'white_hole', square: bool = False, vgg=None, progress: bool = True,
+                **eval_kw) -> tuple[dict, object]:      # inception, fid_weights: as in `evaluate`
+    "Train one variant `cfg` for the budget and score it pooled over Table 1's buckets: its row of the table, and `evaluate`'s table."
+    mk = MaskFolder(masks, cfg.size, polarity) if masks is not None else None
+    ds = InpaintDataset(train_paths, cfg.size, masks=mk, train=True, seed=cfg.seed, square_crop=square)
+    tr = Trainer(cfg, ds, folder, device=device, vgg=vgg, progress=progress)
+    h = tr.fit(max_steps=steps, max_seconds=seconds)
+    tr.close()
+    t = evaluate(tr.generator.eval(), eval_paths, masks=masks, device=device, seed=cfg.seed, progress=False, baselines=(),
+                 buckets=EVAL_BUCKETS, grid_k=0, polarity=polarity, **eval_kw)
+    vals = {k: t.get('ours', t.pooled, k) for k in COLUMNS}
+    if isinstance(vals['fid'], str): vals['fid'] = 'n/a (see notes)'  # the reason, once, in the notes
+    return dict(**vals, steps=h['step'], seconds=round(h['seconds'], 1), terms='+'.join(k for k in tr.terms if k not in ('total', 'd'))), t
+
 # %% ../nbs/14_ablation.ipynb #2a806b89
 def run_ablation(variants: dict,             # name -> RAConfig overrides (on top of `base`)
                  data,                       # folder | .flist | celeba:/paris:PATH | list of image paths
@@ -92,44 +115,43 @@ def run_ablation(variants: dict,             # name -> RAConfig overrides (on to
                  progress: bool = True,
                 ) -> AblationTable:
     "Train each variant with the same data, seed and budget; evaluate each the same way."
-    from ra_inpaint.train import Trainer
-    from ra_inpaint.evaluate import evaluate
     if (steps is None) == (seconds is None): raise ValueError('give exactly one budget: steps or seconds')
     dev = get_device(device)
     train_paths, eval_paths = split_data(data, eval_images)
     square = square_crop_of(data) if square_crop is None else square_crop  # the paths alone no longer say it
     out = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix='ablation-'))
-    budget = f'{steps} steps' if steps is not None else f'{seconds:g} s'
-    tab = AblationTable(title, '', paper=paper or {})
-    for name, ov in variants.items():
-        cfg = preset(base, **{**(base_overrides or {}), **ov, 'seed': seed})
-        mk = MaskFolder(masks, cfg.size, polarity) if masks is not None else None
-        ds = InpaintDataset(train_paths, cfg.size, masks=mk, train=True, seed=seed, square_crop=square)
-        tr = Trainer(cfg, ds, out/name.replace('=', ''), device=dev, vgg=vgg, progress=progress)
-        h = tr.fit(max_steps=steps, max_seconds=seconds)
-        tr.close()
-        G = tr.generator.eval()
-        t = evaluate(G, eval_paths, masks=masks, device=dev, seed=seed, progress=False, baselines=(),
-                     inception=inception, fid_weights=fid_weights, buckets=EVAL_BUCKETS, grid_k=0, polarity=polarity)
-        vals = {k: t.get('ours', t.pooled, k) for k in COLUMNS}
-        if isinstance(vals['fid'], str): vals['fid'] = 'n/a (see notes)'  # the reason, once, in the notes
-        tab.rows[name] = dict(**vals, steps=h['step'], seconds=round(h['seconds'], 1),
-                              terms='+'.join(k for k in tr.terms if k not in ('total', 'd')))
-    tab.budget = (f'{budget} at {cfg.size}² (base preset {base!r}, batch {cfg.batch_size}, base_ch {cfg.base_ch}), '
-                  f'seed {seed}, {len(train_paths)} training images{" (centre square first)" if square else ""}, '
-                  f'masks {"from " + str(masks) + " (" + polarity + ")" if masks is not None else "free-form"}, device {dev}')
-    tab.notes = [f'Ours: mean over {len(eval_paths)} held-out images x {len(EVAL_BUCKETS)} hole-ratio buckets '
-                 f'(10-50%), scored on the composite; losses: {tab.rows[name]["terms"]}.',
-                 "Paper columns: the paper's published numbers (256², trained to convergence), for reference only."]
-    tab.notes += [f'FID n/a: {r}.' for r in t.footnotes().values()] + [t2 for t2 in t.notes if t2.startswith('FID')]
-    return tab
+    cfgs = {name: preset(base, **{**(base_overrides or {}), **ov, 'seed': seed}) for name, ov in variants.items()}
+    runs = {name: run_variant(cfg, train_paths, eval_paths, out/name.replace('=', ''), dev, steps, seconds, masks, polarity, square,
+                              vgg, progress, inception=inception, fid_weights=fid_weights) for name, cfg in cfgs.items()}
+    last = list(variants)[-1]  # the budget line and the notes describe the last variant's config, losses and FID
+    (row, t), cfg = runs[last], cfgs[last]
+    budget = (f"{f'{steps} steps' if steps is not None else f'{seconds:g} s'} at {cfg.size}² (base preset {base!r}, batch {cfg.batch_size}, "
+              f'base_ch {cfg.base_ch}), seed {seed}, {len(train_paths)} training images{" (centre square first)" if square else ""}, '
+              f'masks {"from " + str(masks) + " (" + polarity + ")" if masks is not None else "free-form"}, device {dev}')
+    notes = [f'Ours: mean over {len(eval_paths)} held-out images x {len(EVAL_BUCKETS)} hole-ratio buckets '
+             f'(10-50%), scored on the composite; losses: {row["terms"]}.',
+             "Paper columns: the paper's published numbers (256², trained to convergence), for reference only."]
+    notes += [f'FID n/a: {r}.' for r in t.footnotes().values()] + [n for n in t.notes if n.startswith('FID')]
+    return AblationTable(title, budget, rows={k: r for k, (r, _) in runs.items()}, paper=paper or {}, notes=notes)
 
+# %% ../nbs/14_ablation.ipynb #c643254a
 def run_tables(data, **kw) -> dict:
     "Table 2 and Table 3 with the same data, seed and budget."
     return dict(table2=run_ablation(TABLE2_VARIANTS, data, title='Table 2: the effect of the LGA layer', paper=PAPER_TABLE2, **kw),
                 table3=run_ablation(TABLE3_VARIANTS, data, title='Table 3: the number n of regions', paper=PAPER_TABLE3, **kw))
 
-# %% ../nbs/14_ablation.ipynb #75273569
+# %% ../nbs/14_ablation.ipynb #e1bd3692
+def shrink_images(paths, short_side: int, folder) -> list[Path]:
+    "PNG copies of `paths` whose short side is at most `short_side`: decoding a 1,400-px JPEG every step would cost more than the model."
+    out = []
+    for p in paths:
+        x = load_image(p)
+        (h, w), s = x.shape[-2:], short_side / min(x.shape[-2:])
+        if s < 1: x = _resize(x, round(h * s), round(w * s))
+        out.append(save_image(x, Path(folder)/f'{Path(p).stem}.png'))
+    return out
+
+# %% ../nbs/14_ablation.ipynb #3514e428
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # df 1..30
 
@@ -137,16 +159,13 @@ def _t95(n: int) -> float:
     "Two-sided 95 % Student t quantile for n − 1 degrees of freedom (1.96 beyond 30)."
     return float('nan') if n < 2 else T975[n - 2] if n - 1 <= len(T975) else 1.96
 
+# %% ../nbs/14_ablation.ipynb #f0a50e6c
 def run_study(variants: dict, train_data, eval_data,
               seeds=(0, 1, 2), eval_seed: int = 0,   # training seeds; the one evaluation mask seed all runs share
               steps: int = 2000, eval_images: int | None = None,
               base: str = 'small128', base_overrides: dict | None = None,
               out='runs/study', device=None, progress: bool = True) -> list[dict]:
     "Train every (variant, seed), score each on `eval_data`; rows appended to `out/runs.jsonl`, finished runs skipped."
-    import json
-    from ra_inpaint.train import Trainer
-    from ra_inpaint.evaluate import evaluate
-    from ra_inpaint.attention import effective_regions
     out, dev = Path(out), get_device(device)
     out.mkdir(parents=True, exist_ok=True)
     log = out/'runs.jsonl'
@@ -173,9 +192,9 @@ def run_study(variants: dict, train_data, eval_data,
             done.append(row)
     return done
 
+# %% ../nbs/14_ablation.ipynb #f32c0675
 def study_summary(rows: list, ref: str, metrics=('psnr', 'ssim', 'l1'), buckets=(*EVAL_BUCKETS, '10-50')) -> dict:
     "Per variant: mean and 95 % t-interval over seeds; paired differences against `ref` (same seed) with t-intervals."
-    import numpy as np
     by = {}
     for r in rows: by.setdefault(r['variant'], {})[r['seed']] = r
     out = {}
@@ -194,6 +213,7 @@ def study_summary(rows: list, ref: str, metrics=('psnr', 'ssim', 'l1'), buckets=
                 out[(v, m, b)] = cell
     return out
 
+# %% ../nbs/14_ablation.ipynb #fed6ac9e
 def ordering_verdict(summary: dict, better: str, worse: str, metric: str = 'psnr', bucket: str = '10-50') -> str:
     "'reproduced' / 'contradicted' / 'not decidable at this scale' for the claim `better` > `worse` on `metric`, from the paired interval."
     sense = 1 if METRICS[metric][1] == '+' else -1

@@ -6,13 +6,14 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/bench.html.md"""
 
 # %% ../nbs/16_bench.ipynb #5e3c4b47
 from __future__ import annotations
-import json, os, platform, resource, statistics, sys, tempfile, time, warnings
+import json, os, platform, resource, statistics, subprocess, sys, tempfile, time, warnings
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from PIL import Image, ImageDraw
 
 from .core import RAConfig, preset, config_to_dict, get_device, amp_dtype, seed_everything, atomic_path, save_image, load_image
 from .masks import MaskGenerator
@@ -20,13 +21,16 @@ from .generator import InpaintGenerator
 from .losses import load_vgg16, WeightsNotFoundError
 from .metrics import l1_percent, psnr, ssim, FIDAccumulator, load_inception
 from .masks import EVAL_BUCKETS
+from .data import InpaintDataset, demo_images
+from .evaluate import evaluate
 from .train import Trainer
-from .infer import fill
+from .infer import fill, load_generator
 
 # %% auto #0
 __all__ = ['RANDOM_INIT', 'sync', 'timed_windows', 'device_name', 'peak_memory_mb', 'reset_peak_memory', 'SyntheticPairs',
            'bench_vgg', 'bench_inception', 'bench_train', 'bench_fill', 'bench_eval', 'bench_fill_cli',
-           'write_jpeg_folder', 'bench_evaluate', 'profile_train_step', 'bench']
+           'write_jpeg_folder', 'bench_evaluate', 'profile_train_step', 'bench_header', 'bench_data', 'train_part',
+           'fill_part', 'eval_part', 'bench', 'bench_command']
 
 # %% ../nbs/16_bench.ipynb #fbe5e0b5
 def sync(device) -> None:
@@ -169,8 +173,7 @@ def bench_eval(device, size: int, batch: int = 8, inception=None, windows: int =
 # %% ../nbs/16_bench.ipynb #0f9b1c77
 def _stroke_mask(h: int, w: int, ratio: float = 0.05, seed: int = 0) -> torch.Tensor:
     "(1,h,w) {0,1}: thick random strokes covering about `ratio` of the photo."
-    from PIL import Image as _I, ImageDraw
-    rng, im = np.random.default_rng(seed), _I.new('L', (w, h), 0)
+    rng, im = np.random.default_rng(seed), Image.new('L', (w, h), 0)
     d, width = ImageDraw.Draw(im), max(2, int(min(h, w) * 0.03))
     while np.asarray(im).mean() / 255 < ratio:
         x, y = rng.integers(0, w), rng.integers(0, h)
@@ -178,10 +181,9 @@ def _stroke_mask(h: int, w: int, ratio: float = 0.05, seed: int = 0) -> torch.Te
         d.line(pts, fill=255, width=width, joint='curve')
     return torch.from_numpy(np.asarray(im) > 127).float()[None]
 
+# %% ../nbs/16_bench.ipynb #819cc922
 def bench_fill_cli(megapixels=(1, 12), device='cpu', strategy: str = 'auto', hole: float = 0.05, checkpoint=None) -> dict:
     "`ra-inpaint fill` end to end in a new process (start to PNG written) on photos of these sizes, and `infer.fill` alone here."
-    import subprocess, sys, tempfile
-    from ra_inpaint.infer import load_generator, fill as fill_photo
     g, out = load_generator(checkpoint, device), {}
     with tempfile.TemporaryDirectory() as tmp:
         for mp in megapixels:
@@ -195,16 +197,13 @@ def bench_fill_cli(megapixels=(1, 12), device='cpu', strategy: str = 'auto', hol
             cmd += ['--checkpoint', str(checkpoint)] if checkpoint else []
             t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); e2e = time.perf_counter() - t
             if r.returncode: raise RuntimeError(f"ra-inpaint fill failed: {r.stderr[-500:]}")
-            t = time.perf_counter(); fill_photo(g, [load_image(img)], [m], strategy=strategy); alone = time.perf_counter() - t
+            t = time.perf_counter(); fill(g, [load_image(img)], [m], strategy=strategy); alone = time.perf_counter() - t
             out[f'{mp}mp'] = dict(size=f'{w}x{h}', hole=round(float(m.mean()), 4), end_to_end_s=round(e2e, 2), fill_s=round(alone, 2))
     return dict(strategy=strategy, device=str(device), **out)
 
 # %% ../nbs/16_bench.ipynb #0f9bd4ca
 def write_jpeg_folder(folder, n: int, side: int, seed: int = 0) -> Path:
     "`n` JPEGs of `side`×`side`: random crops of the scikit-image photographs, flipped at random (test data with real content)."
-    from PIL import Image
-    from ra_inpaint.data import demo_images
-    from ra_inpaint.core import load_image
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     rng, photos = np.random.default_rng(seed), [load_image(p) for p in demo_images()]
     for i in range(n):
@@ -217,10 +216,10 @@ def write_jpeg_folder(folder, n: int, side: int, seed: int = 0) -> Path:
         img.save(folder/f'{i:06d}.jpg', quality=90)
     return folder
 
+# %% ../nbs/16_bench.ipynb #998e9b0d
 def bench_evaluate(G, device, n_images: int, batch_size=None, num_workers=None, inception=None, amp: bool = False,
                    folder=None) -> dict:
     "Wall seconds of `evaluate` on `n_images` JPEGs × 4 buckets (model column only), after an untimed warm-up run."
-    from ra_inpaint.evaluate import evaluate
     dev = torch.device(device)
     inception = inception if inception is not None else bench_inception(dev)[0]
     tmp = None if folder else tempfile.TemporaryDirectory(prefix='ra_evalbench_')
@@ -267,6 +266,59 @@ def profile_train_step(cfg: RAConfig, device=None, vgg=None, steps: int = 1, war
     key = 'self_device_time_total' if dev.type == 'cuda' else 'self_cpu_time_total'
     return prof.key_averages().table(sort_by=key, row_limit=row_limit, max_name_column_width=40), prof
 
+# %% ../nbs/16_bench.ipynb #46a84eda
+def bench_header(cfg, dev, preset_name, batches, dt, windows, warmup, overrides) -> dict:
+    "What a figure needs beside it: the date, the device, torch, the config and how it was timed."
+    cuda = dev.type == 'cuda'
+    return dict(command='ra-inpaint bench', date=time.strftime('%Y-%m-%d %H:%M:%S'), device=str(dev), device_name=device_name(dev),
+                threads=torch.get_num_threads(), overrides=dict(overrides),
+                torch=torch.__version__, preset=preset_name, size=cfg.size, dtype=str(dt).replace('torch.', '') if dt else 'float32',
+                compile=cfg.compile, channels_last=bool(cfg.channels_last and cuda), batches=batches,
+                timing=f'median of {windows} timed windows after {warmup} warm-up window(s)' + ('; torch.cuda.synchronize at window ends' if cuda else ''))
+
+def bench_data(cfg, data, batches) -> tuple:
+    "The training set (an image folder, or synthetic tensors) and how to describe it."
+    if data is not None:
+        ds = InpaintDataset(data, cfg.size, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=False)
+        return ds, (f'folder {data} ({len(ds)} images; InpaintDataset + DataLoader, num_workers={cfg.num_workers}, '
+                    f"{'decoded once, cached as uint8' if cfg.cache_images else 'decoded every step'})")
+    ds = SyntheticPairs(cfg.size, n=max(32, max(batches)), seed=cfg.seed)
+    return ds, f'synthetic tensors ({len(ds)} random images + free-form masks in memory; no decoding)'
+
+# %% ../nbs/16_bench.ipynb #60a456c1
+def train_part(cfg, ds, dev, batches, steps, windows, warmup, perceptual) -> dict:
+    "Training images/s per batch size, and the best of them."
+    vgg, flag = bench_vgg(cfg.vgg_weights) if perceptual and cfg.use_perceptual else (None, 'off (no perceptual/style terms)')
+    res = dict(vgg_weights=flag, train={})
+    for b in batches:
+        c = RAConfig(**(config_to_dict(cfg) | dict(batch_size=b)))
+        res['train'][str(b)] = bench_train(c, ds, dev, vgg, steps=steps, windows=windows, warmup=warmup)
+    best = max(res['train'], key=lambda b: res['train'][b]['images_per_s'])
+    return res | dict(train_best=dict(batch_size=int(best), images_per_s=res['train'][best]['images_per_s']))
+
+def fill_part(cfg, dev, batches, windows, photo, dt) -> dict:
+    "Filling images/s per batch size with a fresh generator; one image's latency, and one photo's."
+    seed_everything(cfg.seed)
+    mem_fmt = torch.channels_last if cfg.channels_last and dev.type == 'cuda' else torch.contiguous_format
+    G = InpaintGenerator(cfg).to(dev, memory_format=mem_fmt).eval()
+    res = dict(fill={str(b): bench_fill(G, dev, b, windows, photo=photo if b == batches[0] else None, autocast_dtype=dt) for b in batches})
+    res['fill_single_ms'] = res['fill'][str(batches[0])]['single_ms']
+    if photo: res[f'fill_photo_{photo}_ms'] = res['fill'][str(batches[0])][f'photo_{photo}_ms']
+    return res
+
+def eval_part(cfg, dev, batches, windows, eval_images, fill_rates=None) -> dict:
+    "Scoring images/s per batch; the estimate for 12,000 images; `evaluate` end to end on `eval_images` JPEGs."
+    inc, weights = bench_inception(dev)
+    res = dict(inception_weights=weights, eval=bench_eval(dev, cfg.size, max(batches), inc, windows))
+    secs = 12_000 / res['eval']['images_per_s']
+    if fill_rates: secs += 12_000 / max(v['images_per_s'] for v in fill_rates.values())
+    res['eval_12000_seconds_estimate'] = secs  # fill + score 12,000 images (Table 1's four buckets), from the rates above
+    if eval_images:
+        seed_everything(cfg.seed)
+        G = InpaintGenerator(cfg).to(dev).eval()
+        res['eval_run'] = bench_evaluate(G, dev, eval_images, inception=inc)  # as `ra-inpaint eval` runs: G in fp32
+    return res
+
 # %% ../nbs/16_bench.ipynb #84488c42
 def bench(device=None,
           preset_name: str | None = None,   # None: 'demo' on the CPU, 'paper' on CUDA
@@ -292,52 +344,27 @@ def bench(device=None,
     upd = {k: v for k, v in dict(size=size, compile=compile, amp=amp, channels_last=channels_last).items() if v is not None}
     cfg = preset(preset_name, **(upd | overrides))
     batches = [batches] if isinstance(batches, int) else list(batches or ([8, 16, 32] if cuda else [8]))
-    steps = steps or (10 if cuda else 3)
     dt = amp_dtype(dev, cfg.amp, cfg.cpu_amp)
-    res = dict(command='ra-inpaint bench', date=time.strftime('%Y-%m-%d %H:%M:%S'), device=str(dev), device_name=device_name(dev),
-               threads=torch.get_num_threads(), overrides=dict(overrides),
-               torch=torch.__version__, preset=preset_name, size=cfg.size, dtype=str(dt).replace('torch.', '') if dt else 'float32',
-               compile=cfg.compile, channels_last=bool(cfg.channels_last and cuda), batches=batches,
-               timing=f'median of {windows} timed windows after {warmup} warm-up window(s)' + ('; torch.cuda.synchronize at window ends' if cuda else ''))
-    if data is not None:
-        from ra_inpaint.data import InpaintDataset
-        ds = InpaintDataset(data, cfg.size, train=True, seed=cfg.seed, cache=cfg.cache_images, progress=False)
-        res['data'] = (f'folder {data} ({len(ds)} images; InpaintDataset + DataLoader, num_workers={cfg.num_workers}, '
-                       f"{'decoded once, cached as uint8' if cfg.cache_images else 'decoded every step'})")
-    else:
-        ds = SyntheticPairs(cfg.size, n=max(32, max(batches)), seed=cfg.seed)
-        res['data'] = f'synthetic tensors ({len(ds)} random images + free-form masks in memory; no decoding)'
-    if 'train' in parts:
-        vgg, res['vgg_weights'] = bench_vgg(cfg.vgg_weights) if perceptual and cfg.use_perceptual else (None, 'off (no perceptual/style terms)')
-        res['train'] = {}
-        for b in batches:
-            c = RAConfig(**(config_to_dict(cfg) | dict(batch_size=b)))
-            res['train'][str(b)] = bench_train(c, ds, dev, vgg, steps=steps, windows=windows, warmup=warmup)
-        best = max(res['train'], key=lambda b: res['train'][b]['images_per_s'])
-        res['train_best'] = dict(batch_size=int(best), images_per_s=res['train'][best]['images_per_s'])
-    if 'fill' in parts:
-        seed_everything(cfg.seed)
-        mem_fmt = torch.channels_last if cfg.channels_last and cuda else torch.contiguous_format
-        G = InpaintGenerator(cfg).to(dev, memory_format=mem_fmt).eval()
-        res['fill'] = {str(b): bench_fill(G, dev, b, windows, photo=photo if b == batches[0] else None, autocast_dtype=dt)
-                       for b in batches}
-        res['fill_single_ms'] = res['fill'][str(batches[0])]['single_ms']
-        if photo: res[f'fill_photo_{photo}_ms'] = res['fill'][str(batches[0])][f'photo_{photo}_ms']
-        del G
+    res = bench_header(cfg, dev, preset_name, batches, dt, windows, warmup, overrides)
+    ds, res['data'] = bench_data(cfg, data, batches)
+    if 'train' in parts: res |= train_part(cfg, ds, dev, batches, steps or (10 if cuda else 3), windows, warmup, perceptual)
+    if 'fill' in parts: res |= fill_part(cfg, dev, batches, windows, photo, dt)
     if 'fill_cli' in parts: res['fill_cli'] = bench_fill_cli(device=dev)  # the shipped scene model, as a user runs it
-    if 'eval' in parts:
-        inc, res['inception_weights'] = bench_inception(dev)
-        res['eval'] = bench_eval(dev, cfg.size, max(batches), inc, windows)
-        secs = 12_000 / res['eval']['images_per_s']
-        if 'fill' in res: secs += 12_000 / max(v['images_per_s'] for v in res['fill'].values())
-        res['eval_12000_seconds_estimate'] = secs  # fill + score 12,000 images (Table 1's four buckets), from the rates above
-        if eval_images:
-            seed_everything(cfg.seed)
-            G = InpaintGenerator(cfg).to(dev).eval()
-            res['eval_run'] = bench_evaluate(G, dev, eval_images, inception=inc)  # as `ra-inpaint eval` runs: G in fp32
-            del G
+    if 'eval' in parts: res |= eval_part(cfg, dev, batches, windows, eval_images, res.get('fill'))
     res['peak_memory_mb'], res['peak_memory_kind'] = peak_memory_mb(dev)
     if json_path:
         p = Path(json_path); p.parent.mkdir(parents=True, exist_ok=True)
         with open(p, 'a') as f: f.write(json.dumps(res) + '\n')
     return res
+
+# %% ../nbs/16_bench.ipynb #59da2129
+def bench_command(args):
+    "`ra-inpaint bench`: print the one JSON object (chapter 15a imports this module for it)."
+    if args.threads: torch.set_num_threads(args.threads)
+    r = bench(device=args.device, preset_name=args.preset, size=args.size, batches=args.batches, steps=args.steps,
+              windows=args.windows, warmup=args.warmup, data=args.data, compile=args.compile, amp=args.amp,
+              channels_last=args.channels_last, perceptual=not args.no_perceptual, photo=args.photo,
+              **{k: getattr(args, k) for k in ('cpu_amp', 'cache_images', 'num_workers') if getattr(args, k) is not None},
+              eval_images=args.eval_images,
+              parts=tuple(args.parts), json_path=args.json)
+    print(json.dumps(r))

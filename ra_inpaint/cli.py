@@ -1,4 +1,4 @@
-"""Fill holes in your own photos, train on your own folders, and see the whole method work on two CPU cores with `ra-inpaint demo`.
+"""Train on your own folders and score a model as Table 1 does: the `train` and `eval` commands.
 
 Docs: https://ra-inpaint.github.io/ra_inpaint/cli.html.md"""
 
@@ -6,152 +6,21 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/cli.html.md"""
 
 # %% ../nbs/15_cli.ipynb #5a8974bf
 from __future__ import annotations
-import argparse, json, sys, time, warnings
+import ast, time
 from pathlib import Path
 
-import numpy as np
-import torch
+import yaml
 
-from .core import (RAConfig, ConfigError, preset, load_config, config_to_dict, config_from_dict, get_device, seed_everything,
-                             load_image, save_image, atomic_path, tile_grid)
-from .data import _resize  # the data chapter's antialiased bilinear resize
-from .infer import fill, load_generator, fill_files  # the inference chapter
+from .core import ConfigError, preset, load_config, config_to_dict, config_from_dict
+from .data import InpaintDataset
+from .masks import MaskFolder
+from .train import Trainer
 from .checkpoint import CheckpointError, config_mismatch, read_generator, resolve_weights  # the files (chapter 10a)
+from .evaluate import evaluate, evaluate_full_res, save_eval, save_intervals
 from .launch import parser, main  # the command line itself: argparse only
 
 # %% auto #0
-__all__ = ['DEMO_HELD_OUT', 'demo_config', 'shrink_images', 'demo', 'print_demo', 'warm_start', 'train', 'parse_sets', 'run']
-
-# %% ../nbs/15_cli.ipynb #b5223079
-DEMO_HELD_OUT = 2  # the last images of `demo_images()` are never trained on
-
-def demo_config(device) -> RAConfig:
-    "The `demo` preset; on a GPU, larger (128², width 32) with mixed precision."
-    if torch.device(device).type == 'cuda':
-        return preset('demo', size=128, base_ch=32, disc_ch=32, disc_layers=4, batch_size=16, amp=True)  # NCHW: faster here (chapter 16)
-    return preset('demo')
-
-def shrink_images(paths, short_side: int, folder) -> list[Path]:
-    "PNG copies of `paths` whose short side is at most `short_side`: decoding a 1,400-px JPEG every step would cost more than the model."
-    out = []
-    for p in paths:
-        x = load_image(p)
-        (h, w), s = x.shape[-2:], short_side / min(x.shape[-2:])
-        if s < 1: x = _resize(x, round(h * s), round(w * s))
-        out.append(save_image(x, Path(folder)/f'{Path(p).stem}.png'))
-    return out
-
-def _demo_cases(paths, size, seed=0):
-    "Held-out images at model size, each with one mask per evaluation bucket, paired as `ra-inpaint eval` pairs them."
-    from ra_inpaint.masks import EVAL_BUCKETS
-    from ra_inpaint.data import InpaintDataset
-    from ra_inpaint.evaluate import EvalMasks
-    ds, masks = InpaintDataset(paths, size, train=False, seed=seed), EvalMasks(size, seed=seed)
-    return [dict(image=ds[i]['image'], mask=masks(i, b).float(), bucket=b, name=Path(paths[i]).stem)
-            for i in range(len(ds)) for b in EVAL_BUCKETS]
-
-# %% ../nbs/15_cli.ipynb #c6e4bb05
-def _score(pred, gt):
-    "The scores of one fill as `ra-inpaint eval` computes them: on the 8-bit image a user would save."
-    from ra_inpaint.metrics import quantize, score_images
-    s = score_images(quantize(pred[None]), quantize(gt[None]))
-    return dict(l1_percent=s['l1'].item(), psnr=s['psnr'].item(), ssim=s['ssim'].item())
-
-def _summarise(rows):
-    "Mean of each metric per method and bucket, and over all cases."
-    out = {}
-    for method in rows[0]['scores']:
-        per = {}
-        for b in dict.fromkeys(r['bucket'] for r in rows):
-            sel = [r['scores'][method] for r in rows if r['bucket'] == b]
-            per[b] = {k: float(np.mean([s[k] for s in sel])) for k in sel[0]}
-        per['all'] = {k: float(np.mean([r['scores'][method][k] for r in rows])) for k in rows[0]['scores'][method]}
-        out[method] = per
-    return out
-
-def _demo_part(g, cases, label: str, tiles_for=None) -> tuple[list, list]:
-    "Fill `cases` with generator `g` and with the biharmonic fill; score both; the grid tiles of the cases `tiles_for` picks."
-    from ra_inpaint.metrics import biharmonic_fill
-    ours = fill(g, [c['image'] for c in cases], [c['mask'] for c in cases])
-    rows, tiles = [], []
-    for k, (c, y) in enumerate(zip(cases, ours)):
-        bh = biharmonic_fill(c['image'], c['mask'])
-        rows.append(dict(image=c['name'], bucket=c['bucket'], hole_ratio=c['mask'].mean().item(),
-                         scores={'biharmonic': _score(bh, c['image']), label: _score(y, c['image'])}))
-        if tiles_for is None or tiles_for(k, c): tiles += [c['image'] * (1 - c['mask']) + c['mask'], bh, y, c['image']]  # holes white
-    return rows, tiles
-
-def _save_grid(tiles, size, path):  # small tiles enlarged to about 256 px
-    save_image(tile_grid(tiles, scale=max(1, 256 // size)), path)
-
-def demo(out=None, minutes: float = 2.0, device=None, seed: int = 0, progress: bool = True,
-         generator=None) -> dict:  # None: the shipped scene model
-    "Fill the embedded photos with the shipped model beside the biharmonic fill; then train the demo preset for `minutes` to show the loop."
-    from ra_inpaint.data import demo_images, InpaintDataset
-    from ra_inpaint.masks import EVAL_BUCKETS
-    from ra_inpaint.train import Trainer
-    t0 = time.time()
-    dev = get_device(device)
-    out = Path(out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
-    seed_everything(seed)
-    paths = demo_images()
-    # 1. the shipped model on photos it never saw (it was trained on BSDS500), at its own size
-    g = generator if generator is not None else load_generator(device=dev)
-    cases = _demo_cases(paths, g.cfg.size, seed)
-    one_bucket = lambda k, c: c['bucket'] == EVAL_BUCKETS[(k // len(EVAL_BUCKETS)) % len(EVAL_BUCKETS)]  # a row per photo
-    rows, tiles = _demo_part(g, cases, 'ra_inpaint', one_bucket)
-    _save_grid(tiles, g.cfg.size, out/'demo_grid.png')
-    meta = getattr(g, 'meta', {})
-    shipped = dict(model=dict(source=Path(meta.get('source', 'a given generator')).name, size=g.cfg.size, base_ch=g.cfg.base_ch,
-                              **{k: meta[k] for k in ('step', 'images_seen', 'data', 'preset', 'losses') if k in meta}),
-                   images=[p.name for p in paths], grid='demo_grid.png', summary=_summarise(rows), cases=rows)
-    res = dict(command='ra-inpaint demo', device=str(dev), torch=torch.__version__, shipped=shipped,
-               grid_columns=['masked input (holes white)', 'biharmonic (scikit-image)', 'ra_inpaint', 'ground truth'])
-    # 2. the training loop itself: the demo preset for `minutes` on the first photos, scored on the last ones
-    if minutes > 0:
-        cfg = demo_config(dev)
-        train_paths, test_paths = paths[:-DEMO_HELD_OUT], paths[-DEMO_HELD_OUT:]
-        with warnings.catch_warnings(record=True) as caught:  # the VGG16 fallback is said once, below, in one line
-            warnings.simplefilter('always')
-            # vgg='local': use VGG16 weights already on disk, never start a 528 MB download from the demo
-            tr = Trainer(cfg, InpaintDataset(train_paths, cfg.size, train=True, seed=seed, cache=True, progress=False),
-                         out/'train', device=dev, vgg='local', require_vgg=False, progress=progress,
-                         resume=any((out/'train'/f).exists() for f in ('last.pt', 'log.csv')))  # a rerun continues, nothing overwritten
-        for w in caught:
-            if 'L1 + adversarial only' not in str(w.message): warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        hist = tr.fit(max_seconds=minutes * 60)
-        rows2, tiles2 = _demo_part(tr.generator.eval(), _demo_cases(test_paths, cfg.size, seed), f'ra_inpaint_{minutes:g}min')
-        _save_grid(tiles2, cfg.size, out/'demo_short_run_grid.png')
-        res['short_run'] = dict(config=config_to_dict(cfg), train_images=[p.name for p in train_paths],
-                                held_out_images=[p.name for p in test_paths], grid='demo_short_run_grid.png',
-                                train=tr.info | dict(steps=hist['step'], seconds=round(hist['seconds'], 1),
-                                                     images_per_s=round(hist['images_per_s'], 2)),
-                                summary=_summarise(rows2), cases=rows2)
-    res['seconds_total'] = round(time.time() - t0, 1)
-    with atomic_path(out/'demo.json') as tmp: Path(tmp).write_text(json.dumps(res, indent=2))
-    return res | dict(out=str(out))
-
-# %% ../nbs/15_cli.ipynb #1f86442a
-def _print_scores(summary):
-    for m, s in summary.items():
-        a = s['all']
-        print(f"  {m:<18} L1 {a['l1_percent']:5.2f} %  PSNR {a['psnr']:5.2f} dB  SSIM {a['ssim']:.3f}")
-
-def print_demo(r: dict):
-    "The demo's report: the shipped model beside the biharmonic fill, then the short training run."
-    s, m = r['shipped'], r['shipped']['model']
-    trained = f", trained {m['step']:,} steps ({m['images_seen']:,} images) on {m.get('data', '?')}" if 'step' in m else ''
-    print(f"demo: shipped model {m['source']} ({m['size']}², base_ch {m['base_ch']}{trained})")
-    print(f"      on {len(s['images'])} photos it never saw (scikit-image's), {len(s['cases'])} masks of 10-50 % holes:")
-    _print_scores(s['summary'])
-    if 'short_run' in r:
-        t = r['short_run']['train']
-        print(f"demo: a model trained here for {t['seconds']:.0f} s ({t['steps']} steps, {t['images_per_s']} images/s, {r['device']}) "
-              f"on {len(r['short_run']['train_images'])} photos, scored on the other {len(r['short_run']['held_out_images'])}:")
-        if not t.get('perceptual_enabled', True): print("      (no VGG16 weights on this machine: L1 + adversarial losses only)")
-        _print_scores(r['short_run']['summary'])
-    print(f"grids: {Path(r['out'])/'demo_grid.png'}" + (f", {Path(r['out'])/'demo_short_run_grid.png'}" if 'short_run' in r else '')
-          + f"\nmetrics: {Path(r['out'])/'demo.json'} ({r['seconds_total']:.0f} s in all)")
+__all__ = ['warm_start', 'train', 'parse_sets', 'train_command', 'eval_command']
 
 # %% ../nbs/15_cli.ipynb #d99d3026
 def warm_start(tr, src) -> str:
@@ -171,9 +40,6 @@ def warm_start(tr, src) -> str:
 def train(data, out=None, masks=None, config=None, preset_name='paper', resume=False, steps=None, minutes=None,
           no_perceptual=False, device=None, progress=True, init_generator=None, polarity='white_hole', **overrides) -> dict:
     "Train on `data` (folder, .flist, celeba:/places2:/paris:PATH) with masks from `masks` (of `polarity`) or the generator."
-    from ra_inpaint.data import InpaintDataset
-    from ra_inpaint.masks import MaskFolder
-    from ra_inpaint.train import Trainer
     cfg = load_config(config) if config else preset(preset_name)
     upd = {k: v for k, v in overrides.items() if v is not None}
     if no_perceptual: upd |= dict(w_perceptual=0., w_style=0.)
@@ -189,7 +55,6 @@ def train(data, out=None, masks=None, config=None, preset_name='paper', resume=F
 # %% ../nbs/15_cli.ipynb #e5a7a944
 def parse_sets(pairs) -> dict:
     "`--set key=value` pairs as config overrides; values read as Python literals (3e-4, 16, True), else as YAML (true, coarse)."
-    import ast, yaml
     out = {}
     for p in pairs or ():
         if '=' not in p: raise ConfigError(f"--set expects KEY=VALUE, got {p!r}")
@@ -198,50 +63,29 @@ def parse_sets(pairs) -> dict:
         except (ValueError, SyntaxError): out[k.strip()] = yaml.safe_load(v)
     return out
 
-def run(args) -> int:
-    "Run one parsed command (`launch.parser()`); errors become one line on stderr and exit status 2."
-    try:
-        if args.command == 'demo':
-            r = demo(args.out, args.minutes, args.device, args.seed)
-            print_demo(r)
-        elif args.command == 'train':
-            r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
-                      args.no_perceptual, args.device, init_generator=args.init_generator, polarity=args.polarity,
-                      batch_size=args.batch_size, compile=args.compile, **parse_sets(args.set))
-            print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
-        elif args.command == 'fill':
-            ws = fill_files(args.checkpoint or args.model, args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,  # load_generator resolves a shipped name
-                            strategy=args.strategy, polarity=args.polarity)
-            print(f"fill: wrote {len(ws)} image(s) to {args.out}")
-        elif args.command == 'eval':
-            from ra_inpaint.evaluate import evaluate, evaluate_full_res, save_eval, save_intervals
-            out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
-            if args.pair_masks and not args.full_res: raise ValueError('--pair-masks needs --full-res (the photos at their own size)')
-            if args.full_res:
-                table = evaluate_full_res(args.checkpoint or args.model, args.data, masks=args.masks, per_bucket=args.max_images,
-                                          split=args.split, strategy=args.strategy, pair_masks=args.pair_masks,
-                                          baselines=tuple(args.baselines), polarity=args.polarity, seed=args.seed, device=args.device)
-                save_eval(table, out)
-            else: table = evaluate(args.checkpoint or args.model, args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
-                     per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
-                     allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
-                     baselines=tuple(args.baselines), convention=args.convention,
-                     quantize={'auto': True, 'none': False}.get(args.quantize, args.quantize))
-            print((out/'table.md').read_text())
-            if args.ci: print(save_intervals(table, out))
-            print(f"eval: table.md, table.csv, table.json{', intervals.md' if args.ci else ''} and grids in {out}")
-        elif args.command == 'bench':
-            from ra_inpaint.bench import bench
-            if args.threads: torch.set_num_threads(args.threads)
-            r = bench(device=args.device, preset_name=args.preset, size=args.size, batches=args.batches, steps=args.steps,
-                      windows=args.windows, warmup=args.warmup, data=args.data, compile=args.compile, amp=args.amp,
-                      channels_last=args.channels_last, perceptual=not args.no_perceptual, photo=args.photo,
-                      **{k: getattr(args, k) for k in ('cpu_amp', 'cache_images', 'num_workers') if getattr(args, k) is not None},
-                      eval_images=args.eval_images,
-                      parts=tuple(args.parts), json_path=args.json)
-            print(json.dumps(r))
-    except KeyboardInterrupt:
-        print('ra-inpaint: interrupted', file=sys.stderr); return 130
-    except (OSError, ValueError, RuntimeError, ImportError) as e:
-        print(f"ra-inpaint: error: {e}", file=sys.stderr); return 2
-    return 0
+# %% ../nbs/15_cli.ipynb #ee937042
+def train_command(args):
+    "`ra-inpaint train`: train, then say where the checkpoints are."
+    r = train(args.data, args.out, args.masks, args.config, args.preset, args.resume, args.steps, args.minutes,
+              args.no_perceptual, args.device, init_generator=args.init_generator, polarity=args.polarity,
+              batch_size=args.batch_size, compile=args.compile, **parse_sets(args.set))
+    print(f"train: {r['steps']} steps; checkpoints in {r['out']}")
+
+# %% ../nbs/15_cli.ipynb #0c7bd89e
+def eval_command(args):
+    "`ra-inpaint eval`: the table of chapter 12, printed and saved."
+    out = Path(args.out or f"runs/eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.pair_masks and not args.full_res: raise ValueError('--pair-masks needs --full-res (the photos at their own size)')
+    if args.full_res:
+        table = evaluate_full_res(args.checkpoint or args.model, args.data, masks=args.masks, per_bucket=args.max_images,
+                                  split=args.split, strategy=args.strategy, pair_masks=args.pair_masks,
+                                  baselines=tuple(args.baselines), polarity=args.polarity, seed=args.seed, device=args.device)
+        save_eval(table, out)
+    else: table = evaluate(args.checkpoint or args.model, args.data, masks=args.masks, out=out, device=args.device, batch_size=args.batch_size,
+             per_bucket=args.max_images, split=args.split, fid_weights=args.fid_weights,
+             allow_download=args.download, seed=args.seed, polarity=args.polarity, num_workers=args.workers,
+             baselines=tuple(args.baselines), convention=args.convention,
+             quantize={'auto': True, 'none': False}.get(args.quantize, args.quantize))
+    print((out/'table.md').read_text())
+    if args.ci: print(save_intervals(table, out))
+    print(f"eval: table.md, table.csv, table.json{', intervals.md' if args.ci else ''} and grids in {out}")

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
 from .masks import BUCKETS, EVAL_BUCKETS, free_form_mask
+from .data import InpaintDataset, demo_images
+from .infer import load_generator  # the explorer's default: the shipped scene model
 
 # %% auto #0
 __all__ = ['fill_one', 'region_maps', 'last_region_maps', 'region_palette', 'region_colormap', 'plot_region_overview',
@@ -144,11 +146,8 @@ def explorer(generator=None,            # None: the shipped scene model (`infer.
     "An ipywidgets panel over `explorer_figure`; returns the widget (display it in JupyterLab)."
     import ipywidgets as W
     from IPython.display import display
-    if generator is None:
-        from ra_inpaint.infer import load_generator
-        generator = load_generator()
+    if generator is None: generator = load_generator()
     if images is None:
-        from ra_inpaint.data import InpaintDataset, demo_images
         ds = InpaintDataset(demo_images(), generator.cfg.size, train=False)
         images, names = [ds[i]['image'] for i in range(len(ds))], names or [p.stem for p in demo_images()]
     names = names or [f'image {i}' for i in range(len(images))]

@@ -1,8 +1,8 @@
 import pytest
 from pathlib import Path
 from ra_inpaint.data import demo_images
-from ra_inpaint import cli
-from ra_inpaint.ablation import (run_ablation, run_tables, split_data, TABLE2_VARIANTS, TABLE3_VARIANTS,
+from ra_inpaint import ablation
+from ra_inpaint.ablation import (shrink_images, run_ablation, run_tables, split_data, TABLE2_VARIANTS, TABLE3_VARIANTS,
                                  PAPER_TABLE2, PAPER_TABLE3, COLUMNS)
 
 TINY = dict(steps=2, eval_images=2, device='cpu', progress=False,
@@ -10,7 +10,7 @@ TINY = dict(steps=2, eval_images=2, device='cpu', progress=False,
 
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
-    return cli.shrink_images(demo_images(), 48, tmp_path_factory.mktemp('img'))
+    return shrink_images(demo_images(), 48, tmp_path_factory.mktemp('img'))
 
 def test_split(small):
     tr, te = split_data(small, 2)
@@ -56,12 +56,11 @@ def _fake_celeba(root):
 
 def _spy_trainer(monkeypatch):
     "Let Trainer run as usual but keep every training set handed to it."
-    import ra_inpaint.train as train_mod
     seen = []
-    class Spy(train_mod.Trainer):
+    class Spy(ablation.Trainer):
         def __init__(self, cfg, ds, *a, **k):
             seen.append(ds); super().__init__(cfg, ds, *a, **k)
-    monkeypatch.setattr(train_mod, 'Trainer', Spy)
+    monkeypatch.setattr(ablation, 'Trainer', Spy)
     return seen
 
 

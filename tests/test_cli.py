@@ -3,7 +3,7 @@ import json, subprocess, sys, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
-from ra_inpaint import cli, infer, checkpoint
+from ra_inpaint import cli, demo, infer, checkpoint
 from ra_inpaint.core import load_image, to_uint8
 
 def _img(path, w, h, seed=0, mode='RGB'):
@@ -81,8 +81,16 @@ def test_help_shows_defaults():
     assert r.returncode == 0 and 'default: 2.0' in r.stdout
 
 def test_demo_shipped_model_then_short_run(tmp_path, capsys):
-    r = cli.demo(out=tmp_path/'demo', minutes=0.03, device='cpu', progress=False)
+    r = demo.demo(out=tmp_path/'demo', minutes=0.03, device='cpu', progress=False)
     j = json.loads((tmp_path/'demo'/'demo.json').read_text())
+    # the file format: the same keys, in the same order, as before the demo left the CLI
+    assert list(j) == ['command', 'device', 'torch', 'shipped', 'grid_columns', 'short_run', 'seconds_total']
+    assert list(j['shipped']) == ['model', 'images', 'grid', 'summary', 'cases']
+    assert list(j['short_run']) == ['config', 'train_images', 'held_out_images', 'grid', 'train', 'summary', 'cases']
+    assert list(j['shipped']['cases'][0]) == ['image', 'bucket', 'hole_ratio', 'scores']
+    assert list(j['shipped']['cases'][0]['scores']) == ['biharmonic', 'ra_inpaint']
+    assert all(list(s) == ['l1_percent', 'psnr', 'ssim'] for c in j['short_run']['cases'] for s in c['scores'].values())
+    assert {'steps', 'seconds', 'images_per_s'} <= set(j['short_run']['train'])
     assert all((tmp_path/'demo'/f).exists() for f in ('demo_grid.png', 'demo_short_run_grid.png'))
     sh, sr = j['shipped'], j['short_run']
     assert set(sh['summary']) == {'biharmonic', 'ra_inpaint'} and sh['model']['source'] == 'scene_small128.pt'
@@ -92,17 +100,17 @@ def test_demo_shipped_model_then_short_run(tmp_path, capsys):
     from skimage.restoration import inpaint_biharmonic
     from skimage.metrics import peak_signal_noise_ratio
     from ra_inpaint.data import demo_images
-    c = cli._demo_cases(demo_images(), sh['model']['size'])[0]
+    c = demo._demo_cases(demo_images(), sh['model']['size'])[0]
     x, m = c['image'].permute(1, 2, 0).double().numpy(), c['mask'][0].bool().numpy()
     ref = np.where(m[..., None], inpaint_biharmonic(x, m, channel_axis=-1), x)
     assert abs(peak_signal_noise_ratio(x, ref, data_range=1) - sh['cases'][0]['scores']['biharmonic']['psnr']) < 1e-3
     # the printout: the VGG16 fallback in one short line, at most once
-    cli.print_demo(r | dict(out=str(tmp_path/'demo')))
+    demo.print_demo(r | dict(out=str(tmp_path/'demo')))
     out = capsys.readouterr().out
     assert 'shipped model scene_small128.pt' in out and out.count('VGG16') <= 1
 
 def test_demo_without_training(tmp_path):
-    r = cli.demo(out=tmp_path/'d', minutes=0, device='cpu', progress=False)
+    r = demo.demo(out=tmp_path/'d', minutes=0, device='cpu', progress=False)
     assert 'short_run' not in r and not (tmp_path/'d'/'demo_short_run_grid.png').exists()
 
 def test_eval_prints_table_and_writes_files(ckpt, tmp_path, capsys, monkeypatch):
@@ -137,7 +145,7 @@ def test_bench_prints_one_json_object(tmp_path, capsys):
 
 def test_demo_config_on_gpu_is_larger_and_valid():
     "The GPU demo preset cannot be run here, but it must be a config that validates, larger than the CPU one."
-    g, c = cli.demo_config('cuda'), cli.demo_config('cpu')
+    g, c = demo.demo_config('cuda'), demo.demo_config('cpu')
     assert g.size > c.size and g.base_ch > c.base_ch and g.amp and g.size % g.size_multiple == 0
 
 def test_fill_never_writes_over_a_mask(ckpt, tmp_path):
@@ -154,7 +162,7 @@ def test_demo_rerun_after_a_kill_before_the_first_checkpoint(tmp_path):
     (tmp_path/'d'/'train').mkdir(parents=True)
     (tmp_path/'d'/'train'/'log.csv').write_text('step,epoch\n1,0\n')
     with pytest.warns(UserWarning):
-        r = cli.demo(out=tmp_path/'d', minutes=0.02, device='cpu', progress=False)
+        r = demo.demo(out=tmp_path/'d', minutes=0.02, device='cpu', progress=False)
     assert r['short_run']['train']['steps'] >= 1
     kept = [p for p in (tmp_path/'d'/'train').glob('log.*.csv')]
     assert len(kept) == 1 and kept[0].read_text() == 'step,epoch\n1,0\n'
@@ -196,7 +204,7 @@ def test_train_init_generator_flag(ckpt, tmp_path):
     assert load_checkpoint(tmp_path/'run'/'last.pt')['step'] == 1
 
 def test_no_library_module_imports_cli():
-    "Inference lives in `infer`: only `cli` itself, the entry point `launch` (lazily) and nbdev's index may name the command module."
+    "Inference lives in `infer`: only `cli` itself and nbdev's index may name the command module (`launch` imports it by name, lazily)."
     import re
     root = Path(__file__).resolve().parents[1]/'ra_inpaint'
     bad = [p.name for p in root.glob('*.py') if p.name not in ('cli.py', 'launch.py', '_modidx.py')
@@ -246,8 +254,7 @@ def test_train_polarity_flag_reaches_the_mask_folder(tmp_path, monkeypatch):
     class Stub:  # the Trainer, reduced to what cli.train needs: the dataset it was given is all this test reads
         def __init__(self, cfg, ds, out, **k): seen.append(ds); self.resumed_from, self.info = None, {}
         def fit(self, **k): return dict(step=0)
-    import ra_inpaint.train as train_mod
-    monkeypatch.setattr(train_mod, 'Trainer', Stub)
+    monkeypatch.setattr(cli, 'Trainer', Stub)
     base = ['train', '--data', str(tmp_path/'imgs'), '--masks', str(tmp_path/'masks'), '--preset', 'demo', '--out', str(tmp_path/'r')]
     assert cli.main(base + ['--polarity', 'black_hole']) == 0
     assert cli.main(base[:-1] + [str(tmp_path/'r2')]) == 0                      # default: white = hole
@@ -277,3 +284,21 @@ def test_train_set_overrides_any_config_field(tmp_path):
     assert (cfg.size, cfg.lr, cfg.color_path, cfg.w_region) == (32, 3e-4, 'none', 0.5)
     assert cli.main(base + ['--out', str(tmp_path/'s'), '--set', 'no_such_field=1']) == 2
     assert cli.main(base + ['--out', str(tmp_path/'t'), '--set', 'lr']) == 2
+
+
+def test_help_imports_no_torch():
+    "`ra-inpaint --help` answers at once: the parser is built, and --help printed, without torch."
+    code = "import sys; from ra_inpaint.launch import parser; parser(); assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, '-c', code], capture_output=True, text=True).returncode == 0
+    code = ("import sys; from ra_inpaint.launch import main\ntry: main(['--help'])\nexcept SystemExit as e: assert e.code == 0\n"
+            "assert 'torch' not in sys.modules")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0 and 'fill' in r.stdout, r.stderr[-2000:]
+
+def test_fill_command_module_imports_no_torchvision():
+    "The module `fill` runs in, and the function it calls, come without torchvision; each command's function exists."
+    code = ("import sys; from ra_inpaint.launch import command, COMMANDS; f = command('fill'); "
+            "assert 'torch' in sys.modules and 'torchvision' not in sys.modules, 'torchvision'; "
+            "assert all(callable(command(c)) for c in COMMANDS)")
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
