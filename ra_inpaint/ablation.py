@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from .core import PRESETS, preset, get_device, load_image, save_image
 from .masks import EVAL_BUCKETS, MaskFolder
@@ -25,7 +26,7 @@ from .attention import effective_regions
 # %% auto #0
 __all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'AblationTable', 'split_data',
            'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study', 'study_summary',
-           'ordering_verdict']
+           'ordering_verdict', 'read_runs', 'with_alias', 'summary_markdown', 'plot_study']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -224,3 +225,39 @@ def ordering_verdict(summary: dict, better: str, worse: str, metric: str = 'psnr
             lo, hi = min(lo, hi), max(lo, hi)
             return 'reproduced' if lo > 0 else 'contradicted' if hi < 0 else 'not decidable at this scale'
     raise ValueError(f'no paired difference between {better} and {worse}: make one of them the reference')
+
+# %% ../nbs/14_ablation.ipynb #a63ccd5a
+def read_runs(path) -> list[dict]:
+    "The per-run rows a study wrote (`runs.jsonl`), one dict per (variant, seed)."
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+
+def with_alias(rows: list, alias: str, same_as: str) -> list:
+    "`rows` plus a copy of each run of `same_as` named `alias`."
+    return rows + [r | dict(variant=alias) for r in rows if r['variant'] == same_as]
+
+# %% ../nbs/14_ablation.ipynb #45df1a78
+def summary_markdown(summary: dict, variants, metric: str = 'psnr', buckets=(*EVAL_BUCKETS, '10-50')) -> str:
+    "A markdown table of `study_summary`'s cells for `metric`: mean [95 % t-interval], then Δ to the reference [interval]."
+    f = _FMT[metric] if metric != 'ssim' else '{:.4f}'
+    def cell(c):
+        d = c.get('diff_vs_ref')
+        return (f"{f.format(c['mean'])} [{f.format(c['ci'][0])}, {f.format(c['ci'][1])}]"
+                + (f"<br>Δ {f.format(d['mean'])} [{f.format(d['ci'][0])}, {f.format(d['ci'][1])}]" if d else ''))
+    rows = [f"| {v} ({summary[(v, metric, buckets[0])]['n']}) | " + ' | '.join(cell(summary[(v, metric, b)]) for b in buckets) + ' |'
+            for v in variants if (v, metric, buckets[0]) in summary]
+    return '\n'.join([f"| {METRICS[metric][0]} (seeds) | " + ' | '.join(f'{b} %' for b in buckets) + ' |',
+                      '|---|' + '---|' * len(buckets), *rows])
+
+# %% ../nbs/14_ablation.ipynb #496b7460
+def plot_study(summary: dict, variants, metrics=('psnr', 'ssim', 'l1'), bucket: str = '10-50') -> Figure:
+    "Each variant's mean over seeds with its 95 % t-interval, one panel per metric."
+    fig = Figure(figsize=(4 * len(metrics), 3.4))
+    for ax, m in zip(fig.subplots(1, len(metrics), squeeze=False)[0], metrics):
+        vs = [v for v in variants if (v, m, bucket) in summary]
+        c = np.array([(summary[(v, m, bucket)]['mean'], *summary[(v, m, bucket)]['ci']) for v in vs])
+        ax.errorbar(range(len(vs)), c[:, 0], yerr=np.nan_to_num(np.abs(c[:, 1:].T - c[:, 0])), fmt='o', capsize=4)
+        ax.set_xticks(range(len(vs)), vs, rotation=30, ha='right', fontsize=8)
+        ax.set_title(f"{METRICS[m][0]} ({'higher' if METRICS[m][1] == '+' else 'lower'} is better), {bucket} % holes", fontsize=9)
+        ax.grid(alpha=.3)
+    fig.tight_layout()
+    return fig
