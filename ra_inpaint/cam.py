@@ -52,6 +52,7 @@ def _paste_block(unit:torch.Tensor, raw:torch.Tensor, keys:torch.Tensor, queries
     s = unit[:, keys].T @ unit[:, queries]                           # (valid patches, queries) cosine scores
     return raw[:, keys] @ (s * scale).softmax(0)
 
+# %% ../nbs/06_cam.ipynb #78f39201
 def contextual_attention(x:torch.Tensor,        # (B,C,H,W) features; foreground and background at once
                          mask:torch.Tensor,     # (B,1,H,W) 1 = hole, same resolution as `x`
                          ksize:int=3,           # matching patch size (Yu: 3)

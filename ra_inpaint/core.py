@@ -33,6 +33,7 @@ VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet me
 COLOR_PATHS = ('none', 'coarse')  # the generator fills from scratch (EdgeConnect) | predicts a residual over a push-pull fill
 PERCEPTUAL_NETS = ('vgg16', 'vgg19_relu3_1')  # torchvision's VGG16 pool1-3 | the normalised VGG-19 to relu3_1 (chapter 09)
 
+# %% ../nbs/00_core.ipynb #12f5488b
 @dataclass
 class RAConfig:
     "Every setting of a run: model, losses, optimiser, data and runtime."
@@ -145,6 +146,7 @@ _CPU_RECIPE = dict(batch_size=8, lr=1e-3, d_lr=2e-4, beta1=0.5, beta2=0.999, w_a
                    rmg_weight_decay=10.0, w_region=0.01, ema_decay=0.999,
                    num_workers=0, cache_images=True, amp=True, cpu_amp=True, log_every=50, sample_every=500, ckpt_every=250)
 
+# %% ../nbs/00_core.ipynb #7c555153
 PRESETS = {
     'paper': dict(),
     'demo': dict(size=64, base_ch=16, disc_ch=16, disc_layers=3, batch_size=8, num_workers=0,
@@ -161,6 +163,7 @@ PRESETS = {
     'exp5_lga_decoder': dict(lga_where='decoder', attention='ra'),
 }
 
+# %% ../nbs/00_core.ipynb #10797074
 def preset(name: str, **overrides) -> RAConfig:
     "A named preset (`PRESETS`), with `overrides` applied on top."
     if name not in PRESETS: raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
@@ -169,6 +172,7 @@ def preset(name: str, **overrides) -> RAConfig:
 # %% ../nbs/00_core.ipynb #eed54f8d
 LEGACY_DEFAULTS = dict(color_path='none')  # what a config saved before a field existed meant (checkpoints, shipped weights)
 
+# %% ../nbs/00_core.ipynb #f12b5c89
 def config_from_dict(d: dict,
                      saved: bool = False) -> RAConfig:  # True: a config read from a file written by an older version
     "Build a config from a plain dict, refusing unknown keys by name."
@@ -180,6 +184,7 @@ def config_from_dict(d: dict,
 
 def config_to_dict(cfg: RAConfig) -> dict: return asdict(cfg)
 
+# %% ../nbs/00_core.ipynb #d0f93b43
 def load_config(path) -> RAConfig:
     "Read a config from a `.json` or `.yaml`/`.yml` file; a preset name is allowed under `preset:`."
     path = Path(path)
@@ -198,6 +203,7 @@ def load_config(path) -> RAConfig:
     base = config_to_dict(preset(name)) if name else {}
     return config_from_dict({**base, **d})
 
+# %% ../nbs/00_core.ipynb #5bf1ab29
 def save_config(cfg: RAConfig, path):
     "Write `cfg` as JSON or YAML (by suffix), atomically."
     path = Path(path)
@@ -222,6 +228,7 @@ def _new_file_mode(path: Path) -> int:
     try: return stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError: return 0o666 & ~_UMASK
 
+# %% ../nbs/00_core.ipynb #0a781f80
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."
@@ -254,6 +261,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if mps is not None and mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
+# %% ../nbs/00_core.ipynb #85146016
 def cpu_has_bf16() -> bool:
     "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16 convolutions beat fp32."
     cpu = getattr(torch, 'cpu', None)
@@ -265,6 +273,7 @@ def cuda_has_native_bf16(device=None, capability: tuple | None = None) -> bool:
     major, _ = capability if capability is not None else torch.cuda.get_device_capability(device)
     return major >= 8
 
+# %% ../nbs/00_core.ipynb #0e44c053
 def amp_dtype(device: torch.device, enabled: bool = True,
               cpu: bool = False,                   # the CPU too (bf16, only where `cpu_has_bf16`)
               capability: tuple | None = None      # a CUDA device's (major, minor); None: ask the device
@@ -276,6 +285,7 @@ def amp_dtype(device: torch.device, enabled: bool = True,
     if device.type != 'cuda': return None
     return torch.bfloat16 if cuda_has_native_bf16(device, capability) else torch.float16
 
+# %% ../nbs/00_core.ipynb #8926bf81
 def setup_backends(cfg, device) -> None:
     "Process-wide CUDA switches from the config (a no-op elsewhere): cuDNN autotuning for fixed-size inputs."
     if torch.device(device).type == 'cuda': torch.backends.cudnn.benchmark = bool(cfg.cudnn_benchmark)
@@ -287,6 +297,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
+# %% ../nbs/00_core.ipynb #0cd4397d
 def rng_state() -> dict:
     "All random states, to store in a checkpoint (tensors and plain lists only: loadable with weights_only)."
     s = dict(python=list(random.getstate()[1]), python_pos=random.getstate()[2],
@@ -295,6 +306,7 @@ def rng_state() -> dict:
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
 
+# %% ../nbs/00_core.ipynb #e15bfc6f
 def set_rng_state(s: dict) -> None:
     "Restore what `rng_state` saved."
     random.setstate((3, tuple(s['python']), s['python_pos']))
@@ -312,6 +324,7 @@ def image_files(root) -> list[Path]:
     "Image files (by extension, `IMG_EXTS`) under `root`, recursively, sorted; other files ignored."
     return sorted(p for p in Path(root).rglob('*') if p.suffix.lower() in IMG_EXTS and p.is_file())
 
+# %% ../nbs/00_core.ipynb #e5e04d89
 def _to_float_array(im: Image.Image) -> np.ndarray:
     "HxWxC float32 in [0,1], keeping 16-bit precision where the file has it."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -326,6 +339,7 @@ def _to_float_array(im: Image.Image) -> np.ndarray:
 
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, TypeError, struct.error)
 
+# %% ../nbs/00_core.ipynb #9cb52f78
 def open_image(path,
                what: str = 'image',  # the word the error messages use for the file ('image', 'mask')
               ) -> Image.Image:
@@ -344,12 +358,14 @@ def open_image(path,
         raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
     return out
 
+# %% ../nbs/00_core.ipynb #91337148
 def read_array(path, what: str = 'image') -> np.ndarray:
     "An image file as an HxWxC float32 array in [0,1] (C = 1 or 3); `ImageLoadError` naming it on any failure."
     im = open_image(path, what)
     try: return _to_float_array(im)
     except _DECODE_ERRORS as e: raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
 
+# %% ../nbs/00_core.ipynb #235fbcfd
 def load_image(path, min_size: int = 1) -> torch.Tensor:
     "Read any common image file as a `(3,H,W)` float tensor in [0,1]."
     path = Path(path)
@@ -404,6 +420,7 @@ def weights_missing_message(fname, url, env, what, extra='') -> str:
             f"or point the environment variable {env} at a local copy{extra}. "
             f"Download it on a machine with internet access from {url}.")
 
+# %% ../nbs/00_core.ipynb #79158ad5
 def _load_state(path, fname, env, what):
     "Read a state dict from `path`, turning a missing or unreadable file into `WeightsNotFoundError`."
     path = Path(path).expanduser()
@@ -414,6 +431,7 @@ def _load_state(path, fname, env, what):
     except Exception as e:  # a truncated download or a non-checkpoint file: say which file
         raise WeightsNotFoundError(f"cannot read {what} weights from {path}: {e}") from e
 
+# %% ../nbs/00_core.ipynb #b17d8483
 def find_weights(path,              # a weights file, or None: the environment variable `env`, then torch.hub's cache
                  fname: str, env: str, what: str, url: str,
                  download,                  # a function that fetches `fname` into torch.hub's cache
@@ -430,4 +448,3 @@ def find_weights(path,              # a weights file, or None: the environment v
         except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
             raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
     return _load_state(cached, fname, env, what)
-

@@ -24,6 +24,7 @@ __all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES'
 # %% ../nbs/02_data.ipynb #e2219b37
 SPLITS = ('train', 'val', 'test')
 
+# %% ../nbs/02_data.ipynb #cee29640
 def _walk(root: Path) -> list[Path]:
     "Image files under `root`, recursively, sorted; non-image files ignored."
     if not root.is_dir(): raise FileNotFoundError(f"image folder not found: {root}")
@@ -31,6 +32,7 @@ def _walk(root: Path) -> list[Path]:
     if not files: raise FileNotFoundError(f"no image files ({', '.join(IMG_EXTS)}) in {root}")
     return files
 
+# %% ../nbs/02_data.ipynb #ff06625f
 def _check_exist(paths: list[Path], source) -> list[Path]:
     "`paths` if all exist, else a `FileNotFoundError` naming the first missing ones, their count and `source`."
     missing = [p for p in paths if not p.is_file()]
@@ -40,6 +42,7 @@ def _check_exist(paths: list[Path], source) -> list[Path]:
     if not paths: raise FileNotFoundError(f"no images listed in {source}")
     return paths
 
+# %% ../nbs/02_data.ipynb #bfd28245
 def _read_flist(flist: Path) -> list[Path]:
     "Paths listed one a line in `flist` (blank lines and '#' comments skipped), relative to its folder."
     if not flist.is_file(): raise FileNotFoundError(f"file list not found: {flist}")
@@ -50,6 +53,7 @@ def _read_flist(flist: Path) -> list[Path]:
 # %% ../nbs/02_data.ipynb #ca0f50d9
 CELEBA_SPLITS = {'train': 0, 'val': 1, 'test': 2}
 
+# %% ../nbs/02_data.ipynb #6bab8808
 def _celeba(root: Path, split: str) -> list[Path]:
     img = root / 'img_align_celeba'
     if (img / 'img_align_celeba').is_dir(): img = img / 'img_align_celeba'  # Kaggle layout
@@ -76,6 +80,7 @@ def _places_list(root: Path, folder: str, lst: str) -> list[Path]:
             return _check_exist([root / folder / r for r in rel], p)
     return _walk(root / folder)
 
+# %% ../nbs/02_data.ipynb #08526a29
 def _places2(root: Path, split: str) -> list[Path]:
     if split == 'train': return _places_list(root, 'data_256', 'places365_train_standard.txt')
     return _places_list(root, 'val_256', 'places365_val.txt')
@@ -93,10 +98,12 @@ def _preset_of(src) -> tuple[str | None, str]:
         if name.lower() in DATA_PRESETS: return name.lower(), rest
     return None, str(src)
 
+# %% ../nbs/02_data.ipynb #14842261
 def square_crop_of(src) -> bool:
     "Whether a source's images are cut to their centred square first: CelebA's 178×218 faces (EdgeConnect, MEDFE)."
     return _preset_of(src)[0] == 'celeba'
 
+# %% ../nbs/02_data.ipynb #2dba2f8a
 def list_images(src,                # folder | .flist file | 'celeba:PATH' | 'places2:PATH' | 'paris:PATH'
                 split: str = 'train',  # 'train' | 'val' | 'test' (used by the presets; a folder or list is taken as is)
                ) -> list[Path]:
@@ -123,6 +130,7 @@ def center_square(img: torch.Tensor) -> torch.Tensor:
     t, l = (h - s) // 2, (w - s) // 2
     return img[..., t:t + s, l:l + s]
 
+# %% ../nbs/02_data.ipynb #49a7dfd7
 def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
     "Resize the short side to `size`, then take the center crop."
     h, w = img.shape[-2:]
@@ -132,6 +140,7 @@ def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
 
 MIN_SCALE = 0.8  # the smallest training crop, as a share of the short side
 
+# %% ../nbs/02_data.ipynb #fda266c8
 def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_scale: float = MIN_SCALE) -> torch.Tensor:
     "Random square crop (side in [min_scale, 1] × short side, and at least `size` if the image has it), resized to `size`, random horizontal flip."
     h, w = img.shape[-2:]; m = min(h, w)
@@ -236,6 +245,7 @@ def _plain(e: Exception) -> Exception:
     try: return type(e)(text)
     except Exception: return RuntimeError(text)
 
+# %% ../nbs/02_data.ipynb #62f1221c
 def loader_batches(loader):
     "The batches of a DataLoader (or of its iterator); a worker's error re-raised as its one-line message."
     it = iter(loader)

@@ -42,6 +42,7 @@ def warn_inverted(ratios: list, folder, polarity: str) -> list:
     warnings.warn(f"{head} (polarity={polarity!r}; try {other!r}): {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
     return odd
 
+# %% ../nbs/12_evaluate.ipynb #616ee806
 class EvalMasks:
     "The mask of image `i` in bucket `b`: a function of `(seed, i, b)` only."
     def __init__(self, size: int,     # model size (masks are size×size)
@@ -114,6 +115,7 @@ def telea_fill(image, mask, radius: int = 3):
     out = torch.from_numpy(cv2.inpaint(img, m, radius, cv2.INPAINT_TELEA)).permute(2, 0, 1).float() / 255
     return torch.where(mask.cpu() > 0.5, out, image.cpu())
 
+# %% ../nbs/12_evaluate.ipynb #48fbcebb
 def baselines_available(names=('biharmonic', 'telea')) -> dict:
     "The baseline fills that can run here, by name."
     fills = {'biharmonic': biharmonic_fill}
@@ -153,6 +155,7 @@ def pooled_label(buckets) -> str:
 def _score(p, g, convention: str = 'ra'):  # (B,3,H,W) on any device -> dict(l1, psnr, ssim) of (B,) on the CPU
     return {k: v.cpu() for k, v in score_images(p, g, convention).items()}
 
+# %% ../nbs/12_evaluate.ipynb #4369f679
 class _EvalItems(Dataset):
     "Image `i`, decoded and resized once, with its mask in every bucket: the CPU work one loader worker does."
     def __init__(self, ds, em: EvalMasks, buckets):
@@ -285,6 +288,7 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
     if out is not None: save_eval(table, out)
     return table
 
+# %% ../nbs/12_evaluate.ipynb #b44d0cf5
 def save_intervals(table: BucketTable, out=None, name: str = 'ours') -> str:
     "Paired bootstrap 95 % intervals of `name` − each other method, as Markdown (also `out/intervals.md`)."
     others = [m for m in table._axes()[0] if m != name]
@@ -293,6 +297,7 @@ def save_intervals(table: BucketTable, out=None, name: str = 'ours') -> str:
         with atomic_path(Path(out)/'intervals.md') as tmp: Path(tmp).write_text(md)
     return md
 
+# %% ../nbs/12_evaluate.ipynb #2d695f91
 def save_eval(table: BucketTable, out) -> Path:
     "table.md (the table, its n/a footnotes, then the notes), table.csv, table.json, pairs.json under `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -308,6 +313,7 @@ def _mask_of(stem_map: dict, path: Path):
     if m is None: raise ValueError(f"--pair-masks: no mask named {Path(path).stem}.* for {path}")
     return m
 
+# %% ../nbs/12_evaluate.ipynb #33020cde
 def evaluate_full_res(generator, data,
                       masks=None,                 # mask folder; None: seeded free-form masks scaled to each photo
                       buckets=EVAL_BUCKETS, per_bucket: int | None = None, split: str = 'test',

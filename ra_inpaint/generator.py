@@ -49,6 +49,7 @@ def coarse_fill(image: torch.Tensor,  # (B,C,H,W)
         c = x + (1 - a) * up  # x = a·(mean of the known part), a = the known share of each cell
     return c
 
+# %% ../nbs/07_generator.ipynb #f73c7a2c
 @torch.no_grad()
 def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "(B,C,1,1): the standard deviation of each channel over the known pixels; 0 where a channel is flat."
@@ -57,7 +58,6 @@ def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     x = image.float()
     mean = (x * w).sum((2, 3), keepdim=True) / n
     return (((x - mean) ** 2 * w).sum((2, 3), keepdim=True) / n).sqrt()
-
 
 # %% ../nbs/07_generator.ipynb #e3e3db59
 def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect), ReLU
@@ -71,6 +71,7 @@ def _init_edgeconnect(m, std=0.02):
         nn.init.normal_(m.weight, 0.0, std)
         if m.bias is not None: nn.init.zeros_(m.bias)
 
+# %% ../nbs/07_generator.ipynb #8ca57d3b
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."
     def __init__(self, cfg: RAConfig | None = None):  # the config: size, base_ch, n_res_blocks, dilation, lga_where, LGA settings
@@ -129,6 +130,7 @@ class InpaintGenerator(nn.Module):
 # %% ../nbs/07_generator.ipynb #5805f98e
 def param_count(module: nn.Module) -> int: return sum(p.numel() for p in module.parameters())
 
+# %% ../nbs/07_generator.ipynb #5055d55f
 def generator_summary(cfg: RAConfig,     # the variant to measure
                       batch: int = 1,    # batch size of the counted forward pass
                       device='meta'      # 'meta': shapes only, nothing computed or allocated
@@ -147,6 +149,7 @@ def generator_summary(cfg: RAConfig,     # the variant to measure
     return dict(params=param_count(g), lga_params=sum(param_count(l) for l in g.lga_layers),
                 shared_linear_params=shared, gflops=fc.get_total_flops() / 1e9)
 
+# %% ../nbs/07_generator.ipynb #f8a09e98
 def summary_table(cfgs: dict) -> str:
     "A markdown table of `generator_summary` for named configs."
     rows = ['| variant | params (M) | LGA params (M) | of which share-weight linear (M) | forward GFLOPs |', '|---|---|---|---|---|']
@@ -172,6 +175,7 @@ def overfit_one(cfg: RAConfig,        # generator config (size = the image's siz
         losses.append(loss.item())
     return g.eval(), losses
 
+# %% ../nbs/07_generator.ipynb #65fc3857
 def hole_l1(pred, gt, mask) -> float:
     "Mean absolute error over the hole pixels (all channels)."
     m = mask.expand_as(gt) > 0

@@ -49,6 +49,7 @@ def load_vgg16(path=None,               # local weights file; None: env RA_INPAI
 VGG_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
 VGG_INDICES = (1, 6, 11, 18, 25)  # positions of those ReLUs in torchvision's vgg16().features
 
+# %% ../nbs/09_losses.ipynb #8167f4d0
 class VGGFeatures(nn.Module):
     "Frozen VGG16 returning the five maps relu1_1..relu5_1 of a [0,1] image batch."
     def __init__(self, vgg=None,  # a torchvision VGG16, a weights path, or None (load_vgg16's search)
@@ -95,6 +96,7 @@ def vgg19_normalised() -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(3, 3, 1), *conv(3, 64), *conv(64, 64), nn.MaxPool2d(2, ceil_mode=True),
                          *conv(64, 128), *conv(128, 128), nn.MaxPool2d(2, ceil_mode=True), *conv(128, 256))
 
+# %% ../nbs/09_losses.ipynb #6a0c13ac
 class VGG19Features(nn.Module):
     "Frozen normalised VGG-19 returning relu1_1, relu2_1, relu3_1 of a [0,1] image batch, on torchvision's scale."
     input = 'own'  # module 0 is its input transform
@@ -128,10 +130,12 @@ def l1_loss(pred, gt,
     if mask is None or hole_weight == 1: return err.mean()
     return (err * (1 + (hole_weight - 1) * mask)).mean()
 
+# %% ../nbs/09_losses.ipynb #a8ccdb9f
 def perceptual_loss(feats_pred, feats_gt):
     "Eq. 6: per layer, L1 divided by the layer's element count; summed over layers."
     return sum((a - b).abs().mean() for a, b in zip(feats_pred, feats_gt))
 
+# %% ../nbs/09_losses.ipynb #4ada8989
 def gram(f):
     "Batch of Gram matrices F Fᵀ / (C·H·W) of a (B,C,H,W) map, in float32 (bf16 Grams lose the style signal)."
     b, c, h, w = f.shape
@@ -140,6 +144,7 @@ def gram(f):
     with torch.autocast(f.device.type, enabled=False):
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
+# %% ../nbs/09_losses.ipynb #0b6a1e00
 def style_loss(feats_pred, feats_gt):
     "Eq. 7: mean L1 between Gram matrices, summed over layers."
     return sum((gram(a) - gram(b)).abs().mean() for a, b in zip(feats_pred, feats_gt))

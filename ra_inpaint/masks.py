@@ -30,6 +30,7 @@ def hole_ratio(mask) -> float:
     mask = np.asarray(mask)
     return float(np.mean(mask, dtype=np.float64))  # = count / n exactly for a {0,1} mask: bucket edges are exact
 
+# %% ../nbs/01_masks.ipynb #9532f5c6
 def bucket_of(ratio) -> str | None:
     "Name of the bucket `[lo, hi)` holding `ratio` (a float or a mask); None above 60 %."
     if not isinstance(ratio, (float, int)): ratio = hole_ratio(ratio)
@@ -37,6 +38,7 @@ def bucket_of(ratio) -> str | None:
         if lo <= ratio < hi: return name
     return None
 
+# %% ../nbs/01_masks.ipynb #48e0537d
 def _as_range(ratio) -> tuple[float, float]:
     "A `(lo, hi)` pair from a pair or a bucket name, checked."
     if isinstance(ratio, str):
@@ -155,10 +157,12 @@ def _binarize(gray: np.ndarray, polarity: str) -> np.ndarray:
     white = gray >= 0.5
     return white if polarity == 'white_hole' else ~white
 
+# %% ../nbs/01_masks.ipynb #3a9f9294
 def _resize_nearest(m: np.ndarray, size: int) -> np.ndarray:
     "Nearest-neighbour resize of a bool map to `size`×`size`."
     return np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 127
 
+# %% ../nbs/01_masks.ipynb #ad4ea1ca
 def load_mask(path,                        # mask image file
               size: int | None = None,     # resize (nearest, with a warning) to size×size if it differs
               polarity: str = 'white_hole',  # 'white_hole' (NVIDIA test set) or 'black_hole'

@@ -40,6 +40,7 @@ def l1_percent(pred, gt):
     p, g = _flat(pred, gt)
     return (p - g).abs().mean(1) * 100
 
+# %% ../nbs/10_metrics.ipynb #d4a190cc
 def psnr(pred, gt, data_range: float = 1.):
     "Peak signal-to-noise ratio in dB per image, `(B,)`; inf for identical images."
     p, g = _flat(pred, gt)
@@ -54,6 +55,7 @@ def gaussian_kernel1d(sigma: float = 1.5, truncate: float = 3.5, dtype=torch.flo
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
 
+# %% ../nbs/10_metrics.ipynb #334fb2d9
 def _ssim_mean(x, y,                # (B,C,H,W) float
                k,                   # 1-D taps; the window is their outer product
                c1: float, c2: float,
@@ -73,6 +75,7 @@ def _ssim_mean(x, y,                # (B,C,H,W) float
 def _check_window(shape, w):
     if min(shape[-2:]) < w: raise ValueError(f"SSIM needs images of at least {w}x{w} pixels, got {shape[-2]}x{shape[-1]}")
 
+# %% ../nbs/10_metrics.ipynb #09819499
 def ssim(pred, gt,
          data_range: float = 1.,
          sigma: float = 1.5,           # Wang et al.'s Gaussian window
@@ -112,6 +115,7 @@ def quantize(img,                # in [0,1], any shape, any device
 INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 INCEPTION_ENV = 'RA_INPAINT_INCEPTION'
 
+# %% ../nbs/10_metrics.ipynb #7d45d498
 @contextlib.contextmanager
 def _pytorch_fid_state(state_dict):
     "Make pytorch-fid's loader return `state_dict` instead of reading its URL."
@@ -121,10 +125,12 @@ def _pytorch_fid_state(state_dict):
     try: yield
     finally: pfi.load_state_dict_from_url = old
 
+# %% ../nbs/10_metrics.ipynb #c49c8970
 def _random_fid_state():
     import torchvision
     return torchvision.models.inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=True).state_dict()
 
+# %% ../nbs/10_metrics.ipynb #0538354b
 def load_inception(path=None,                 # local weights file; None: env RA_INPAINT_INCEPTION, then torch.hub's cache
                    pretrained: bool = True,   # False: random weights (tests), nothing is read or downloaded
                    allow_download: bool = True,
@@ -158,10 +164,12 @@ def _frechet_plain(mu1, s1, mu2, s2, eps=1e-6):
         covmean = covmean.real
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
+# %% ../nbs/10_metrics.ipynb #b4c5de06
 def _f64(mu1, s1, mu2, s2):
     return [np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_2d(np.asarray(s1, np.float64)),
             np.atleast_1d(np.asarray(mu2, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))]
 
+# %% ../nbs/10_metrics.ipynb #e254660c
 def frechet_distance(mu1, s1, mu2, s2) -> float:
     "Fréchet distance between N(mu1, s1) and N(mu2, s2), with Tr√(s1·s2) from the eigenvalues of s1^½ s2 s1^½."
     mu1, s1, mu2, s2 = _f64(mu1, s1, mu2, s2)
@@ -172,6 +180,7 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
     d = mu1 - mu2
     return float(d @ d + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(lam, 0, None)).sum())
 
+# %% ../nbs/10_metrics.ipynb #19e025cd
 def frechet_distance_reference(mu1, s1, mu2, s2) -> float:
     "pytorch-fid's `calculate_frechet_distance` (scipy.linalg.sqrtm of s1·s2): the reference for `frechet_distance`."
     from pytorch_fid.fid_score import calculate_frechet_distance
@@ -198,6 +207,7 @@ class GaussianStats:
         cov = (self.s2 - self.n * torch.outer(mu, mu)) / (self.n - 1)
         return mu.cpu().numpy(), cov.cpu().numpy()
 
+# %% ../nbs/10_metrics.ipynb #064b2bde
 class FIDAccumulator:
     "Streaming FID: feed real and inpainted batches with `update`, read the distance with `compute`."
     def __init__(self, weights=None,       # InceptionV3 weights path; None: env, then torch.hub's cache (see load_inception)
@@ -230,6 +240,7 @@ METRICS = {'l1': ('L1 (%)', '-', '{:.2f}'), 'fid': ('FID', '-', '{:.2f}'),
 def _ordered(seen, preferred):
     return [k for k in preferred if k in seen] + [k for k in seen if k not in preferred]
 
+# %% ../nbs/10_metrics.ipynb #d85b2e54
 def na_reason(v):
     "The reason of an `n/a (reason)` cell; None for numbers, other strings, and a bare `n/a`."
     if not (isinstance(v, str) and v.startswith('n/a')): return None
@@ -239,6 +250,7 @@ def na_reason(v):
 
 def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
 
+# %% ../nbs/10_metrics.ipynb #be1579b6
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -344,6 +356,7 @@ def paired_bootstrap(a, b,                 # per-item values of two methods on t
     lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
     return d.mean().item(), lo, hi
 
+# %% ../nbs/10_metrics.ipynb #a8d85c31
 def paired_intervals(table: BucketTable, a: str, b: str, metrics=('l1', 'psnr', 'ssim'), **kw) -> dict:
     "{(bucket, metric): (mean a−b, low, high)} over every bucket where the table kept both methods' per-image values."
     per = getattr(table, 'per_image', {})
@@ -351,6 +364,7 @@ def paired_intervals(table: BucketTable, a: str, b: str, metrics=('l1', 'psnr', 
     return {(bk, m): paired_bootstrap(per[(a, bk, m)], per[(b, bk, m)], **kw)
             for m in metrics for bk in buckets if (a, bk, m) in per and (b, bk, m) in per}
 
+# %% ../nbs/10_metrics.ipynb #d653ddee
 def intervals_markdown(iv: dict, a: str, b: str, level: float = 0.95) -> str:
     "A table of `paired_intervals`: the difference, its interval, and whether it favours `a` (✓), `b` (✗) or neither (≈)."
     rows = [f'**{a} − {b}, paired bootstrap {100 * level:.0f} % intervals**', '',
@@ -376,6 +390,7 @@ def mae_ratio(pred, gt):
     p, g = _flat(pred, gt)
     return (p - g).abs().sum(1) / (p + g).sum(1)
 
+# %% ../nbs/10_metrics.ipynb #5af53c35
 def ssim_uniform(pred, gt,
                  win_size: int = 51,            # EdgeConnect: 51
                  data_range: float = 1.,
@@ -389,6 +404,7 @@ def ssim_uniform(pred, gt,
     return _ssim_mean(pred.to(dtype), gt.to(dtype), k, (0.01 * data_range) ** 2, (0.03 * data_range) ** 2,
                       cov_norm=n / (n - 1) if sample_covariance else 1.)
 
+# %% ../nbs/10_metrics.ipynb #1bc9218d
 def ssim_lbam(pred, gt,
               window: int = 11, sigma: float = 1.5,
               dtype=torch.float64):
@@ -414,6 +430,7 @@ def _edgeconnect(p, g):
 
 def _ctsdg(p, g): return dict(l1=l1_percent(p, g), psnr=psnr(p, g), ssim=ssim_lbam(p, g))
 
+# %% ../nbs/10_metrics.ipynb #68727f89
 CONVENTIONS = {
     'ra': Convention(_ra, 'round', 'this project: RGB; L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, valid region'),
     'edgeconnect': Convention(_edgeconnect, 'floor', 'knazeri/edge-connect scripts/metrics.py: gray; L1 = 100·Σ|x−y|/Σ(x+y); '
@@ -422,6 +439,7 @@ CONVENTIONS = {
                         'L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, zero padding, C1, C2 on 0-255'),
 }
 
+# %% ../nbs/10_metrics.ipynb #51a7b967
 def score_images(pred, gt,              # (B,3,H,W) or (3,H,W) in [0,1]
                  convention: str = 'ra',  # a key of CONVENTIONS
                  ) -> dict:
@@ -430,6 +448,7 @@ def score_images(pred, gt,              # (B,3,H,W) or (3,H,W) in [0,1]
         raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
     return CONVENTIONS[convention].score(*_batched(pred, gt))
 
+# %% ../nbs/10_metrics.ipynb #b7080a73
 def quantize_mode(convention: str = 'ra', quantize: bool | str = True):
     "`None` (score floats) or the 8-bit rounding to apply: `True` means the convention's own."
     if convention not in CONVENTIONS:
