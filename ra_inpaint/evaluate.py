@@ -15,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from torch.utils.data import DataLoader, Dataset
+from fastcore.basics import patch
+from tqdm.auto import tqdm
 
 from .core import get_device, save_image, load_image, atomic_path, ImageLoadError, amp_dtype, setup_backends, tile_grid
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
@@ -25,10 +27,11 @@ from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, G
 from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
 from .core import WeightsNotFoundError, hub_checkpoint_dir
 from .attention import effective_regions
+from .infer import load_generator, fill
 
 # %% auto #0
 __all__ = ['warn_inverted', 'EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
-           'pooled_label', 'evaluate', 'save_intervals', 'save_eval', 'evaluate_full_res']
+           'pooled_label', 'eval_images', 'evaluate', 'save_intervals', 'save_eval', 'evaluate_full_res']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
 def warn_inverted(ratios: list, folder, polarity: str) -> list:
@@ -143,7 +146,6 @@ class Extremes:
 # %% ../nbs/12_evaluate.ipynb #94caf357
 def _load_generator(g, device):
     if isinstance(g, nn.Module): return g.to(device).eval()
-    from ra_inpaint.infer import load_generator
     return load_generator(g, device)
 
 def pooled_label(buckets) -> str:
@@ -166,6 +168,133 @@ class _EvalItems(Dataset):
     def __getitem__(self, i):
         it = self.ds[i]  # an unreadable file is replaced by the next readable one; `skipped` names it
         return it['image'], torch.stack([self.em(i, b) for b in self.buckets]).float(), i, it['skipped']
+
+# %% ../nbs/12_evaluate.ipynb #03302f6c
+def eval_images(data, split: str = 'test', per_bucket: int | None = None) -> list[Path]:
+    "The test images: a list of paths as given, or the `split` of a folder/.flist/preset source; the first `per_bucket`."
+    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
+    return paths[:per_bucket] if per_bucket is not None else paths
+
+# %% ../nbs/12_evaluate.ipynb #a5328f48
+def _eval_loader(paths, S: int, em: EvalMasks, buckets, seed: int, dev, batch_size=None, num_workers=None):
+    "-> (DataLoader of (images, masks per bucket, indices, skipped), its number of worker processes)."
+    ds = InpaintDataset(paths, S, masks=[torch.zeros(1, S, S)], train=False, seed=seed)  # masks come from EvalMasks
+    cuda = dev.type == 'cuda'
+    nw = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
+    return DataLoader(_EvalItems(ds, em, buckets), batch_size=batch_size or (64 if cuda else 8), num_workers=nw,
+                      pin_memory=cuda, persistent_workers=False), nw
+
+# %% ../nbs/12_evaluate.ipynb #f392d0d7
+_KEYS = ('l1', 'psnr', 'ssim')
+
+class _EvalRun:
+    "One evaluation: its model, fills and settings, and what its scoring loop accumulates per bucket and method."
+    def __init__(self, G, fills: dict, name: str, buckets, em: EvalMasks, paths, convention: str, qm, dt, acc, dev, grid_k: int):
+        self.G, self.fills, self.name, self.buckets, self.em, self.paths = G, fills, name, list(buckets), em, paths
+        self.convention, self.qm, self.dt, self.acc, self.dev = convention, qm, dt, acc, dev
+        self.methods = list(fills) + [name]
+        self.per = {b: {m: {k: [] for k in _KEYS} for m in self.methods} for b in buckets}
+        self.real, self.fake = GaussianStats(), {b: {m: GaussianStats() for m in self.methods} for b in buckets}
+        self.pool_real, self.pool_fake = GaussianStats(), {m: GaussianStats() for m in self.methods}
+        self.ext, self.cases, self.regions = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}, {}
+
+# %% ../nbs/12_evaluate.ipynb #4403daac
+@patch
+def batch(self: _EvalRun, x, ms, idx):
+    "Score one loader batch `x` (B,3,S,S) with its masks `ms` (B,buckets,1,S,S) in every bucket."
+    if self.qm: x = quantize_8bit(x)               # the test image as an 8-bit file at the model's size (rounded)
+    cuda = self.dev.type == 'cuda'
+    xd, msd = x.to(self.dev, non_blocking=cuda), ms.to(self.dev, non_blocking=cuda)
+    fr = self.acc.features(xd) if self.acc is not None else None
+    if fr is not None: self.real.update(fr)
+    for bi, b in enumerate(self.buckets): self.bucket(b, x, ms[:, bi], xd, msd[:, bi], fr, idx.tolist())
+
+# %% ../nbs/12_evaluate.ipynb #5dc53574
+def _model_composite(G, xd, md, dt=None, regions: dict | None = None):
+    "The model's composite `pred*m + x*(1-m)` of a batch on its device; appends each RA layer's effective regions to `regions`."
+    autocast = torch.autocast(xd.device.type, dtype=dt) if dt is not None else contextlib.nullcontext()
+    with torch.no_grad():
+        with autocast: pred = G(xd * (1 - md), md)
+        ours = pred.float() * md + xd * (1 - md)
+        for k, l in getattr(G, 'lga', {}).items():   # how many regions each RA layer really uses on this data
+            if l.ra is not None and regions is not None: regions.setdefault(k, []).append(effective_regions(l.ra))
+    return ours
+
+# %% ../nbs/12_evaluate.ipynb #fd67040f
+@patch
+def bucket(self: _EvalRun, b: str, x, m, xd, md, fr, idx: list):
+    "Every method's composite of the batch in bucket `b`, quantised as saved and scored once."
+    outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in self.fills.items()}
+    ours = _model_composite(self.G, xd, md, self.dt, self.regions)
+    if self.qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
+        outs, ours = {k: quantize_8bit(o, self.qm) for k, o in outs.items()}, quantize_8bit(ours, self.qm)
+    scores = {k: _score(o, x, self.convention) for k, o in outs.items()}   # once per method and batch; reused below
+    scores[self.name] = _score(ours, xd, self.convention)                 # the model's on its device
+    outs[self.name] = ours.cpu()
+    for k, sc in scores.items():
+        for key, v in sc.items(): self.per[b][k][key].append(v)
+    if self.acc is not None: self.inception(b, fr, outs, ours)
+    self.keep(b, x, m, idx, outs, scores)
+
+# %% ../nbs/12_evaluate.ipynb #2e38ce5c
+@patch
+def inception(self: _EvalRun, b: str, fr, outs: dict, ours):
+    "Add the composites' Inception features to bucket `b`'s and the pooled row's statistics."
+    self.pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
+    for k, o in outs.items():
+        ff = self.acc.features(ours if k == self.name else o.to(self.dev)); self.fake[b][k].update(ff); self.pool_fake[k].update(ff)
+
+@patch
+def keep(self: _EvalRun, b: str, x, m, idx: list, outs: dict, scores: dict):
+    "pairs.json's row of every image of the batch, and the grid's worst/best candidates: masked | biharmonic | ours | gt."
+    for j, i in enumerate(idx):
+        self.cases[b].append(dict(bucket=b, image=str(self.paths[i]), image_index=i, mask=self.em.index(i, b), hole_ratio=hole_ratio(m[j]),
+                                  **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))
+        bh = outs['biharmonic'][j] if 'biharmonic' in outs else x[j] * (1 - m[j])
+        self.ext[b].add(float(scores[self.name]['psnr'][j]), [x[j] * (1 - m[j]) + m[j], bh, outs[self.name][j], x[j]])
+
+# %% ../nbs/12_evaluate.ipynb #c2209233
+@patch
+def fill_table(self: _EvalRun, table: BucketTable, fid_why=None, pooled: bool = True):
+    "Add every bucket's means and FID to `table`, then the pooled row's when `pooled` and there are several buckets."
+    for b in self.buckets:
+        for k in self.methods:
+            for key in _KEYS: table.add_mean(k, b, key, torch.cat(self.per[b][k][key]))
+            table.add(k, b, 'fid', fid_why or fid_cell(self.real, self.fake[b][k]), n=self.real.n)
+    table.pooled = pooled_label(self.buckets) if pooled and len(self.buckets) > 1 else None
+    if table.pooled:
+        for k in self.methods:
+            for key in _KEYS: table.add_mean(k, table.pooled, key, torch.cat([v for b in self.buckets for v in self.per[b][k][key]]))
+            table.add(k, table.pooled, 'fid', fid_why or fid_cell(self.pool_real, self.pool_fake[k]), n=self.pool_real.n)
+
+@patch
+def save_grids(self: _EvalRun, out):
+    "grid_<bucket>.png: the worst then the best cases of each bucket."
+    for b in self.buckets:
+        tiles = [t for _, ts in self.ext[b].worst + self.ext[b].best for t in ts]
+        save_image(tile_grid(tiles), Path(out)/f'grid_{b}.png')
+
+@patch
+def all_cases(self: _EvalRun) -> list: return [c for b in self.buckets for c in self.cases[b]]  # bucket by bucket, images in order
+
+# %% ../nbs/12_evaluate.ipynb #de7bf74b
+def _eval_notes(run: _EvalRun, masks, baselines, fid_why, seed: int, dt) -> list:
+    "The numbered notes under the table."
+    notes = []
+    if run.regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
+                                 + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in run.regions.items()) + f' of n = {run.G.cfg.n_regions}.')
+    if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
+        used = {b: len({c['mask'] for c in run.cases[b]}) for b in run.buckets}
+        notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(run.cases[b])} images' for b, n in used.items()) + '.')
+    if fid_why is None and len(run.paths) < 2048:
+        msg = f'FID on N = {len(run.paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
+        warnings.warn(msg); notes.append(msg)
+    if 'telea' in baselines and 'telea' not in run.fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
+    notes.append(f'L1 %, PSNR, SSIM as the {run.convention!r} convention defines them ({CONVENTIONS[run.convention].source}), '
+                 f'on the composite {f"saved as 8-bit ({run.qm})" if run.qm else "in float"}.')
+    notes.append(f'Masks: {masks or "free-form, seeded"} (seed {seed}); device {run.dev}; '
+                 f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
+    return notes
 
 # %% ../nbs/12_evaluate.ipynb #5623329a
 def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint path (`ra-inpaint train`'s last.pt)
@@ -193,98 +322,31 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
              quantize: bool | str = True,  # score the saved 8-bit images: True (the convention's rounding), 'round', 'floor'; False: floats
             ) -> BucketTable:
     "Table 1 for one model: L1 %, PSNR, SSIM, FID per hole-ratio bucket, with baseline columns."
-    from tqdm.auto import tqdm
     qm = quantize_mode(convention, quantize)   # checks the convention too, before any work
     dev = get_device(device)
     G = _load_generator(generator_or_checkpoint, dev)
     S = G.cfg.size
     score_images(torch.zeros(1, 3, S, S), torch.zeros(1, 3, S, S), convention)  # a size its SSIM window cannot take fails here
-    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
-    if per_bucket is not None: paths = paths[:per_bucket]
+    paths = eval_images(data, split, per_bucket)
     if not paths: raise ValueError(f'no images in {data!r}')
     unknown = [b for b in buckets if b not in BUCKETS]
     if unknown: raise ValueError(f'unknown buckets {unknown}; known: {list(BUCKETS)}')
-    ds = InpaintDataset(paths, S, masks=[torch.zeros(1, S, S)], train=False, seed=seed)  # masks come from EvalMasks
     em = EvalMasks(S, masks, seed, polarity)
-    cuda = dev.type == 'cuda'
     setup_backends(G.cfg, dev)
     dt = amp_dtype(dev, amp)
-    autocast = (lambda: torch.autocast(dev.type, dtype=dt)) if dt is not None else contextlib.nullcontext
-    nw = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
-    loader = DataLoader(_EvalItems(ds, em, buckets), batch_size=batch_size or (64 if cuda else 8), num_workers=nw,
-                        pin_memory=cuda, persistent_workers=False)
-    fills = baselines_available(baselines)
-    methods = list(fills) + [name]
+    loader, nw = _eval_loader(paths, S, em, buckets, seed, dev, batch_size, num_workers)
     acc, fid_why = fid_network(fid_weights, inception, allow_download, dev)
-    table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}, {convention} convention'), []
-    keys = ('l1', 'psnr', 'ssim')
-    per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
-    real, fake = GaussianStats(), {b: {m: GaussianStats() for m in methods} for b in buckets}  # every bucket has the same real images
-    pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
-    ext, cases, regions = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}, {}
+    run = _EvalRun(G, baselines_available(baselines), name, buckets, em, paths, convention, qm, dt, acc, dev, grid_k)
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
     for x, ms, idx, skipped in loader_batches(loader):   # each image decoded and resized once for all buckets
         for s in skipped if nw else ():        # in-process loading warns by itself; a worker's warning never arrives
             if s: warnings.warn(f"skipping unreadable image(s), the next readable one is scored in their place: {s}")
-        if qm: x = quantize_8bit(x)               # the test image as an 8-bit file at the model's size (rounded)
-        idx = idx.tolist()
-        xd, msd = x.to(dev, non_blocking=cuda), ms.to(dev, non_blocking=cuda)
-        fr = acc.features(xd) if acc is not None else None
-        if fr is not None: real.update(fr)
-        for bi, b in enumerate(buckets):
-            m = ms[:, bi]
-            outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in fills.items()}
-            with torch.no_grad():
-                md = msd[:, bi]
-                with autocast(): pred = G(xd * (1 - md), md)
-                ours = pred.float() * md + xd * (1 - md)
-                for k, l in getattr(G, 'lga', {}).items():   # how many regions each RA layer really uses on this data
-                    if l.ra is not None: regions.setdefault(k, []).append(effective_regions(l.ra))
-            if qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
-                outs, ours = {k: quantize_8bit(o, qm) for k, o in outs.items()}, quantize_8bit(ours, qm)
-            scores = {k: _score(o, x, convention) for k, o in outs.items()}   # once per method and batch; reused below
-            scores[name] = _score(ours, xd, convention)                      # the model's on its device
-            outs[name] = ours.cpu()
-            for k, sc in scores.items():
-                for key, v in sc.items(): per[b][k][key].append(v)
-            if acc is not None:
-                pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
-                for k, o in outs.items():
-                    ff = acc.features(ours if k == name else o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
-            for j, i in enumerate(idx):
-                cases[b].append(dict(bucket=b, image=str(paths[i]), image_index=i, mask=em.index(i, b), hole_ratio=hole_ratio(m[j]),
-                                     **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))
-                bh = outs['biharmonic'][j] if 'biharmonic' in outs else x[j] * (1 - m[j])
-                ext[b].add(float(scores[name]['psnr'][j]), [x[j] * (1 - m[j]) + m[j], bh, outs[name][j], x[j]])
-            bar.update(len(idx))
-    for b in buckets:
-        for k in methods:
-            for key in keys: table.add_mean(k, b, key, torch.cat(per[b][k][key]))
-            table.add(k, b, 'fid', fid_why or fid_cell(real, fake[b][k]), n=real.n)
-        if out is not None:
-            tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
-            save_image(tile_grid(tiles), Path(out)/f'grid_{b}.png')
-    if regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
-                             + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in regions.items()) + f' of n = {G.cfg.n_regions}.')
-    if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
-        used = {b: len({c['mask'] for c in cases[b]}) for b in buckets}
-        notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(cases[b])} images' for b, n in used.items()) + '.')
-    cases = [c for b in buckets for c in cases[b]]   # pairs.json: bucket by bucket, images in order
+        run.batch(x, ms, idx); bar.update(len(idx))
     bar.close()
-    table.pooled = pooled_label(buckets) if pooled and len(buckets) > 1 else None
-    if table.pooled:
-        for k in methods:
-            for key in keys: table.add_mean(k, table.pooled, key, torch.cat([v for b in buckets for v in per[b][k][key]]))
-            table.add(k, table.pooled, 'fid', fid_why or fid_cell(pool_real, pool_fake[k]), n=pool_real.n)
-    if fid_why is None and len(paths) < 2048:
-        msg = f'FID on N = {len(paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
-        warnings.warn(msg); notes.append(msg)
-    if 'telea' in baselines and 'telea' not in fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
-    notes.append(f'L1 %, PSNR, SSIM as the {convention!r} convention defines them ({CONVENTIONS[convention].source}), '
-                 f'on the composite {f"saved as 8-bit ({qm})" if qm else "in float"}.')
-    notes.append(f'Masks: {masks or "free-form, seeded"} (seed {seed}); device {dev}; '
-                 f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
-    table.notes, table.cases = notes, cases
+    table = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}, {convention} convention')
+    run.fill_table(table, fid_why, pooled)
+    if out is not None: run.save_grids(out)
+    table.notes, table.cases = _eval_notes(run, masks, baselines, fid_why, seed, dt), run.all_cases()
     if out is not None: save_eval(table, out)
     return table
 
@@ -313,6 +375,15 @@ def _mask_of(stem_map: dict, path: Path):
     if m is None: raise ValueError(f"--pair-masks: no mask named {Path(path).stem}.* for {path}")
     return m
 
+# %% ../nbs/12_evaluate.ipynb #544f5300
+def _paired_mask(f: Path, size, buckets, polarity: str = 'white_hole') -> list:
+    "[(bucket, mask, name)] for the mask file `f` scaled to the photo's `size` (H, W): in the bucket its own hole ratio falls in, if any."
+    H, W = size
+    m = load_mask(f, None, polarity)
+    if tuple(m.shape[-2:]) != (H, W): m = F.interpolate(m[None], size=(H, W), mode='nearest')[0]
+    r = hole_ratio(m)
+    return [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
+
 # %% ../nbs/12_evaluate.ipynb #33020cde
 def evaluate_full_res(generator, data,
                       masks=None,                 # mask folder; None: seeded free-form masks scaled to each photo
@@ -322,12 +393,9 @@ def evaluate_full_res(generator, data,
                       baselines=('biharmonic', 'telea'), polarity: str = 'white_hole', seed: int = 0,
                       name: str = 'ours', device=None, progress: bool = True) -> BucketTable:
     "Table 1 at each photo's own resolution: the model through `infer.fill(strategy)`, beside classical fills."
-    from tqdm.auto import tqdm
-    from ra_inpaint.infer import fill
     G = _load_generator(generator, get_device(device))
     S = G.cfg.size
-    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
-    paths = paths[:per_bucket] if per_bucket is not None else paths
+    paths = eval_images(data, split, per_bucket)
     if pair_masks:
         if masks is None: raise ValueError('pair_masks needs a mask folder (masks=...)')
         folder = MaskFolder(masks, S, polarity)
@@ -337,15 +405,8 @@ def evaluate_full_res(generator, data,
     per, used = {}, {b: set() for b in buckets}
     for i, p in enumerate(tqdm(paths, desc='eval (full resolution)', disable=not progress)):
         x = quantize_8bit(load_image(p)[None])[0]
-        H, W = x.shape[-2:]
-        if pair_masks:
-            f = _mask_of(stem_map, p)
-            m = load_mask(f, None, polarity)
-            if tuple(m.shape[-2:]) != (H, W): m = F.interpolate(m[None], size=(H, W), mode='nearest')[0]
-            r = hole_ratio(m)
-            pairs = [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
-        else:
-            pairs = [(b, F.interpolate(em(i, b)[None].float(), size=(H, W), mode='nearest')[0], em.index(i, b)) for b in buckets]
+        pairs = (_paired_mask(_mask_of(stem_map, p), x.shape[-2:], buckets, polarity) if pair_masks else
+                 [(b, F.interpolate(em(i, b)[None].float(), size=tuple(x.shape[-2:]), mode='nearest')[0], em.index(i, b)) for b in buckets])
         for b, m, mname in pairs:
             used[b].add(mname)
             for k, f in fills.items():
