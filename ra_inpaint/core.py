@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -33,7 +34,7 @@ VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet me
 COLOR_PATHS = ('none', 'coarse')  # the generator fills from scratch (EdgeConnect) | predicts a residual over a push-pull fill
 PERCEPTUAL_NETS = ('vgg16', 'vgg19_relu3_1')  # torchvision's VGG16 pool1-3 | the normalised VGG-19 to relu3_1 (chapter 09)
 
-# %% ../nbs/00_core.ipynb #12f5488b
+# %% ../nbs/00_core.ipynb #e041a8e6
 @dataclass
 class RAConfig:
     "Every setting of a run: model, losses, optimiser, data and runtime."
@@ -94,49 +95,58 @@ class RAConfig:
 
     def __post_init__(self): self.validate()
 
-    def validate(self):
-        "Raise `ConfigError` naming the field when a value cannot work."
-        def need(ok, msg):
-            if not ok: raise ConfigError(msg)
-        for f in fields(self):
-            v = getattr(self, f.name)
-            typ = {'int': int, 'float': (int, float), 'bool': bool}.get(f.type)
-            if typ is not None:
-                need(isinstance(v, typ) and (f.type == 'bool' or not isinstance(v, bool)),
-                     f"config field '{f.name}' must be {f.type}, got {type(v).__name__} {v!r}")
-        need(self.n_regions >= 1, f"n_regions must be >= 1, got {self.n_regions}")
-        need(self.reduction >= 1, f"reduction must be >= 1, got {self.reduction}")
-        need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
-        need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
-        need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
-        need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
-        need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
-        need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
-                  'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
-                  'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
-            need(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
-        need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
-        need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
-        need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
-             f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
-        for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region', 'l1_hole_weight'):
-            need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
-        m = self.size_multiple
-        need(self.size >= m and self.size % m == 0,
-             f"size must be a positive multiple of {m} (two stride-2 layers x reduction r={self.reduction}), got {self.size}")
-        need(self.size >> self.disc_layers >= 1,
-             f"size {self.size} is too small for {self.disc_layers} stride-2 discriminator layers")
-        return self
+# %% ../nbs/00_core.ipynb #214dd213
+def _need(ok, msg):
+    if not ok: raise ConfigError(msg)
 
-    @property
-    def size_multiple(self) -> int:
-        "The encoder halves the size twice and RMG divides each LGA map by `r`."
-        return 4 * self.reduction
+def _check_types(cfg):
+    "Raise `ConfigError` when an int/float/bool field holds another type."
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        typ = {'int': int, 'float': (int, float), 'bool': bool}.get(f.type)
+        if typ is not None:
+            _need(isinstance(v, typ) and (f.type == 'bool' or not isinstance(v, bool)),
+                  f"config field '{f.name}' must be {f.type}, got {type(v).__name__} {v!r}")
 
-    @property
-    def use_perceptual(self) -> bool: return self.w_perceptual > 0 or self.w_style > 0
+# %% ../nbs/00_core.ipynb #1179e4e6
+@patch
+def validate(self: RAConfig):
+    "Raise `ConfigError` naming the field when a value cannot work."
+    _check_types(self)
+    _need(self.n_regions >= 1, f"n_regions must be >= 1, got {self.n_regions}")
+    _need(self.reduction >= 1, f"reduction must be >= 1, got {self.reduction}")
+    _need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
+    _need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+    _need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
+    _need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
+    _need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
+    _need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+    for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
+              'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
+              'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
+        _need(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+    _need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+    _need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
+    _need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
+    _need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
+          f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
+    for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region', 'l1_hole_weight'):
+        _need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
+    m = self.size_multiple
+    _need(self.size >= m and self.size % m == 0,
+          f"size must be a positive multiple of {m} (two stride-2 layers x reduction r={self.reduction}), got {self.size}")
+    _need(self.size >> self.disc_layers >= 1,
+          f"size {self.size} is too small for {self.disc_layers} stride-2 discriminator layers")
+    return self
+
+# %% ../nbs/00_core.ipynb #295839a6
+@patch(as_prop=True)
+def size_multiple(self: RAConfig) -> int:
+    "The encoder halves the size twice and RMG divides each LGA map by `r`."
+    return 4 * self.reduction
+
+@patch(as_prop=True)
+def use_perceptual(self: RAConfig) -> bool: return self.w_perceptual > 0 or self.w_style > 0
 
 # %% ../nbs/00_core.ipynb #87d77615
 # Adam 1e-3 / 2e-4 with beta (0.5, 0.999) and a light adversarial term learn in 1,700 steps what the paper's recipe

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import atomic_path
+from .masks import BUCKETS
 from .core import WeightsNotFoundError, find_weights
 
 # %% auto #0
@@ -250,7 +252,7 @@ def na_reason(v):
 
 def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
 
-# %% ../nbs/10_metrics.ipynb #be1579b6
+# %% ../nbs/10_metrics.ipynb #cc83fb80
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -270,7 +272,6 @@ class BucketTable:
         self.per_image[(method, bucket, metric)] = v  # kept for paired intervals (`paired_intervals`)
 
     def _axes(self):
-        from ra_inpaint.masks import BUCKETS
         ks = list(self.values)
         methods = list(dict.fromkeys(k[0] for k in ks))
         buckets = _ordered(list(dict.fromkeys(k[1] for k in ks)), list(BUCKETS))
@@ -284,66 +285,77 @@ class BucketTable:
         methods, buckets, metrics = self._axes()
         return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
 
-    def footnotes(self) -> dict:
-        "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
-        methods, shown = self._shown()
-        reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
-        return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
+# %% ../nbs/10_metrics.ipynb #ed025b2c
+@patch
+def footnotes(self: BucketTable) -> dict:
+    "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
+    methods, shown = self._shown()
+    reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
+    return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
 
-    def rows(self):
-        "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
-        methods, shown = self._shown()
-        marker = {r: k for k, r in self.footnotes().items()}
-        def cell(v, fmt):
-            if v is None: return ''
-            if not isinstance(v, str): return fmt.format(v)
-            return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
-        head, body = ['Metric', 'Mask'] + methods, []
-        for m, b in shown:
-            name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
-            body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
-        return head, body
+@patch
+def rows(self: BucketTable):
+    "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
+    methods, shown = self._shown()
+    marker = {r: k for k, r in self.footnotes().items()}
+    def cell(v, fmt):
+        if v is None: return ''
+        if not isinstance(v, str): return fmt.format(v)
+        return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
+    head, body = ['Metric', 'Mask'] + methods, []
+    for m, b in shown:
+        name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
+        body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
+    return head, body
 
-    def to_markdown(self) -> str:
-        "The table, then one footnote line per n/a reason."
-        head, body = self.rows()
-        lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
-                 '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
-        notes = [f'{k} {r}' for k, r in self.footnotes().items()]
-        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
+# %% ../nbs/10_metrics.ipynb #543ef67a
+@patch
+def to_markdown(self: BucketTable) -> str:
+    "The table, then one footnote line per n/a reason."
+    head, body = self.rows()
+    lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
+             '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
+    notes = [f'{k} {r}' for k, r in self.footnotes().items()]
+    return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
 
-    def __repr__(self): return self.to_markdown()
+@patch
+def __repr__(self: BucketTable): return self.to_markdown()
 
-    def save_csv(self, path):
-        "Long format: method, bucket, metric, value, n (numbers at full precision)."
-        buf = io.StringIO(); w = csv.writer(buf)
-        w.writerow(['method', 'bucket', 'metric', 'value', 'n'])
-        for (me, b, m), v in self.values.items(): w.writerow([me, b, m, v, self.counts.get((me, b, m), '')])
-        with atomic_path(path) as tmp: Path(tmp).write_text(buf.getvalue())
-        return Path(path)
+# %% ../nbs/10_metrics.ipynb #d3de56f9
+@patch
+def save_csv(self: BucketTable, path):
+    "Long format: method, bucket, metric, value, n (numbers at full precision)."
+    buf = io.StringIO(); w = csv.writer(buf)
+    w.writerow(['method', 'bucket', 'metric', 'value', 'n'])
+    for (me, b, m), v in self.values.items(): w.writerow([me, b, m, v, self.counts.get((me, b, m), '')])
+    with atomic_path(path) as tmp: Path(tmp).write_text(buf.getvalue())
+    return Path(path)
 
-    def to_dict(self):
-        "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
-        marker = {r: k for k, r in self.footnotes().items()}
-        def row(me, b, m, v):
-            r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
-            if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
-            return r
-        return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
+@patch
+def to_dict(self: BucketTable):
+    "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
+    marker = {r: k for k, r in self.footnotes().items()}
+    def row(me, b, m, v):
+        r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
+        if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
+        return r
+    return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
 
-    def save_json(self, path):
-        with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
-        return Path(path)
+# %% ../nbs/10_metrics.ipynb #755eb37a
+@patch
+def save_json(self: BucketTable, path):
+    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
+    return Path(path)
 
-    @classmethod
-    def load_json(cls, path):
-        d = json.loads(Path(path).read_text())
-        t = cls(d.get('title', ''))
-        notes = d.get('footnotes', {})
-        for r in d['rows']:
-            v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
-            t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
-        return t
+@patch(cls_method=True)
+def load_json(cls: BucketTable, path):
+    d = json.loads(Path(path).read_text())
+    t = cls(d.get('title', ''))
+    notes = d.get('footnotes', {})
+    for r in d['rows']:
+        v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
+        t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
+    return t
 
 # %% ../nbs/10_metrics.ipynb #e1faba89
 def paired_bootstrap(a, b,                 # per-item values of two methods on the same items
