@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+from fastcore.basics import patch
 
 from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
@@ -150,7 +151,7 @@ def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_
     img = _resize(img[..., t:t + s, l:l + s], size, size)
     return img.flip(-1) if rng.random() < 0.5 else img
 
-# %% ../nbs/02_data.ipynb #853b29af
+# %% ../nbs/02_data.ipynb #dea339f3
 class InpaintDataset(Dataset):
     "Images of a data source, cropped/resized to `size` and paired with masks: `dict(image, mask, index)`."
     def __init__(self,
@@ -184,56 +185,64 @@ class InpaintDataset(Dataset):
     @property
     def n_skipped(self) -> int: return len(self.skipped)
 
-    def _load(self, i: int):
-        "Image `i`, its path and the files newly found unreadable, or the next readable one (warning about and counting each unreadable file)."
-        n, new = len(self.paths), []
-        for k in range(n):
-            p = self.paths[(i + k) % n]
-            if p in self.skipped: continue
-            try: return load_image(p), p, new
-            except ImageLoadError as e:
-                self.skipped.add(p); new.append(p)
-                warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
-        raise RuntimeError(f"none of the {n} images in {self.src} can be read")
+# %% ../nbs/02_data.ipynb #d22a5e5f
+@patch
+def _load(self: InpaintDataset, i: int):
+    "Image `i`, its path and the files newly found unreadable, or the next readable one (warning about and counting each unreadable file)."
+    n, new = len(self.paths), []
+    for k in range(n):
+        p = self.paths[(i + k) % n]
+        if p in self.skipped: continue
+        try: return load_image(p), p, new
+        except ImageLoadError as e:
+            self.skipped.add(p); new.append(p)
+            warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
+    raise RuntimeError(f"none of the {n} images in {self.src} can be read")
 
-    def _decoded(self, i: int):
-        "Image `i` as read (center-squared if asked), its path and the files newly found unreadable."
-        img, p, skipped = self._load(i)
-        if self.square_crop: img = center_square(img)
-        if min(img.shape[-2:]) < self.size and p not in self._warned_small:
-            self._warned_small.add(p)
-            warnings.warn(f"image {p} is {img.shape[-1]}x{img.shape[-2]}, smaller than {self.size}: upscaled")
-        return img, p, skipped
+@patch
+def _decoded(self: InpaintDataset, i: int):
+    "Image `i` as read (center-squared if asked), its path and the files newly found unreadable."
+    img, p, skipped = self._load(i)
+    if self.square_crop: img = center_square(img)
+    if min(img.shape[-2:]) < self.size and p not in self._warned_small:
+        self._warned_small.add(p)
+        warnings.warn(f"image {p} is {img.shape[-1]}x{img.shape[-2]}, smaller than {self.size}: upscaled")
+    return img, p, skipped
 
-    def _fill_cache(self, progress: bool) -> list:
-        "Every image decoded once, as `(3,h,w)` uint8 whose short side is at most `size / MIN_SCALE`."
-        from tqdm.auto import tqdm
-        cache, side = [], math.ceil(self.size / MIN_SCALE)  # the smallest crop then still covers `size` pixels: no upscaling
-        for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
-            img, _, _ = self._decoded(i)
-            h, w = img.shape[-2:]; k = side / min(h, w)
-            if k < 1: img = _resize(img, round(h * k), round(w * k))
-            cache.append((img * 255).round().to(torch.uint8))
-        return cache
+# %% ../nbs/02_data.ipynb #b8daa10c
+@patch
+def _fill_cache(self: InpaintDataset, progress: bool) -> list:
+    "Every image decoded once, as `(3,h,w)` uint8 whose short side is at most `size / MIN_SCALE`."
+    from tqdm.auto import tqdm
+    cache, side = [], math.ceil(self.size / MIN_SCALE)  # the smallest crop then still covers `size` pixels: no upscaling
+    for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
+        img, _, _ = self._decoded(i)
+        h, w = img.shape[-2:]; k = side / min(h, w)
+        if k < 1: img = _resize(img, round(h * k), round(w * k))
+        cache.append((img * 255).round().to(torch.uint8))
+    return cache
 
-    def __getitem__(self, i: int) -> dict:
-        i = int(i)
-        if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
-        if self._cache is not None: img, skipped = self._cache[i].float() / 255, []  # skipped files: counted when cached
-        else: img, _, skipped = self._decoded(i)
-        if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            img = train_transform(img, self.size, rng)
-            mask = self.masks[int(rng.integers(len(self.masks)))]
-        else:
-            img, mask = eval_transform(img, self.size), self.masks[i % len(self.masks)]
-        if tuple(mask.shape) != (1, self.size, self.size):
-            raise ValueError(f"mask source gives {tuple(mask.shape)} masks, expected (1, {self.size}, {self.size})")
-        # `skipped`: the files this call found unreadable, one per line ('' mostly). A DataLoader worker's own
-        # `self.skipped` never reaches the main process; this string does (the Trainer counts them)
-        return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
+# %% ../nbs/02_data.ipynb #243a3346
+@patch
+def __getitem__(self: InpaintDataset, i: int) -> dict:
+    i = int(i)
+    if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
+    if self._cache is not None: img, skipped = self._cache[i].float() / 255, []  # skipped files: counted when cached
+    else: img, _, skipped = self._decoded(i)
+    if self.train:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        img = train_transform(img, self.size, rng)
+        mask = self.masks[int(rng.integers(len(self.masks)))]
+    else:
+        img, mask = eval_transform(img, self.size), self.masks[i % len(self.masks)]
+    if tuple(mask.shape) != (1, self.size, self.size):
+        raise ValueError(f"mask source gives {tuple(mask.shape)} masks, expected (1, {self.size}, {self.size})")
+    # `skipped`: the files this call found unreadable, one per line ('' mostly). A DataLoader worker's own
+    # `self.skipped` never reaches the main process; this string does (the Trainer counts them)
+    return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
 
-    def __repr__(self): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
+@patch
+def __repr__(self: InpaintDataset): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
 
 # %% ../nbs/02_data.ipynb #ea009ae0
 def _plain(e: Exception) -> Exception:

@@ -10,6 +10,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import RAConfig
 from .lga import LGA, mask_to
 
@@ -71,7 +72,7 @@ def _init_edgeconnect(m, std=0.02):
         nn.init.normal_(m.weight, 0.0, std)
         if m.bias is not None: nn.init.zeros_(m.bias)
 
-# %% ../nbs/07_generator.ipynb #8ca57d3b
+# %% ../nbs/07_generator.ipynb #ff597bf8
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."
     def __init__(self, cfg: RAConfig | None = None):  # the config: size, base_ch, n_res_blocks, dilation, lga_where, LGA settings
@@ -96,36 +97,41 @@ class InpaintGenerator(nn.Module):
         "The LGA modules in forward order (empty for BasicNet)."
         return list(self.lga.values())
 
-    def check_input(self, image, mask):
-        S = self.cfg.size
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B,3,H,W), got {tuple(image.shape)}")
-        if tuple(image.shape[-2:]) != (S, S):
-            h, w = image.shape[-2:]
-            raise ValueError(f"model built for {S}x{S}, got {h}x{w}; resize the image (and mask) to {S}x{S} "
-                             f"(ra-inpaint fill does this and pastes the hole back at full size) or build a model with size={h}")
-        if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:] or mask.shape[0] != image.shape[0]:
-            raise ValueError(f"mask must be (B,1,H,W) matching the image {tuple(image.shape)}, got {tuple(mask.shape)}")
+# %% ../nbs/07_generator.ipynb #c8629655
+@patch
+def check_input(self: InpaintGenerator, image, mask):
+    S = self.cfg.size
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be (B,3,H,W), got {tuple(image.shape)}")
+    if tuple(image.shape[-2:]) != (S, S):
+        h, w = image.shape[-2:]
+        raise ValueError(f"model built for {S}x{S}, got {h}x{w}; resize the image (and mask) to {S}x{S} "
+                         f"(ra-inpaint fill does this and pastes the hole back at full size) or build a model with size={h}")
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:] or mask.shape[0] != image.shape[0]:
+        raise ValueError(f"mask must be (B,1,H,W) matching the image {tuple(image.shape)}, got {tuple(mask.shape)}")
 
-    def _stage(self, name, x, mask):
-        x = getattr(self, name)(x)
-        return self.lga[name](x, mask_to(mask, x.shape[-2:])) if name in self.lga else x
+# %% ../nbs/07_generator.ipynb #6e048ce3
+@patch
+def _stage(self: InpaintGenerator, name, x, mask):
+    x = getattr(self, name)(x)
+    return self.lga[name](x, mask_to(mask, x.shape[-2:])) if name in self.lga else x
 
-    def forward(self,
-                image: torch.Tensor,  # (B,3,S,S) in [0,1]
-                mask: torch.Tensor    # (B,1,S,S), 1 = hole
-               ) -> torch.Tensor:     # (B,3,S,S) prediction in [0,1]
-        self.check_input(image, mask)
-        mask = mask.to(image.dtype)
-        coarse = self.cfg.color_path == 'coarse'
-        base = coarse_fill(image.float(), mask.float()).to(image.dtype) if coarse else None
-        x = torch.cat([base if coarse else image * (1 - mask), mask], 1)
-        for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
-        x = self.middle(x)
-        for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
-        if coarse:  # absolute colour from the known pixels, contrast from their spread: the network adds σ·residual
-            return (base + known_std(image, mask).to(x.dtype) * self.dec3(x)).clamp(0, 1)
-        return (torch.tanh(self.dec3(x)) + 1) / 2
+@patch
+def forward(self: InpaintGenerator,
+            image: torch.Tensor,  # (B,3,S,S) in [0,1]
+            mask: torch.Tensor    # (B,1,S,S), 1 = hole
+           ) -> torch.Tensor:     # (B,3,S,S) prediction in [0,1]
+    self.check_input(image, mask)
+    mask = mask.to(image.dtype)
+    coarse = self.cfg.color_path == 'coarse'
+    base = coarse_fill(image.float(), mask.float()).to(image.dtype) if coarse else None
+    x = torch.cat([base if coarse else image * (1 - mask), mask], 1)
+    for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
+    x = self.middle(x)
+    for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
+    if coarse:  # absolute colour from the known pixels, contrast from their spread: the network adds σ·residual
+        return (base + known_std(image, mask).to(x.dtype) * self.dec3(x)).clamp(0, 1)
+    return (torch.tanh(self.dec3(x)) + 1) / 2
 
 # %% ../nbs/07_generator.ipynb #5805f98e
 def param_count(module: nn.Module) -> int: return sum(p.numel() for p in module.parameters())
