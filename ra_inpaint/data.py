@@ -151,7 +151,7 @@ def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_
     img = _resize(img[..., t:t + s, l:l + s], size, size)
     return img.flip(-1) if rng.random() < 0.5 else img
 
-# %% ../nbs/02_data.ipynb #dea339f3
+# %% ../nbs/02_data.ipynb #9a4374fb
 class InpaintDataset(Dataset):
     "Images of a data source, cropped/resized to `size` and paired with masks: `dict(image, mask, index)`."
     def __init__(self,
@@ -178,12 +178,15 @@ class InpaintDataset(Dataset):
         self.skipped, self._warned_small = set(), set()
         self._cache = self._fill_cache(progress) if cache else None
 
-    def __len__(self): return len(self.paths)
+# %% ../nbs/02_data.ipynb #75bde43b
+@patch
+def __len__(self: InpaintDataset): return len(self.paths)
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+@patch
+def set_epoch(self: InpaintDataset, epoch: int): self.epoch = int(epoch)
 
-    @property
-    def n_skipped(self) -> int: return len(self.skipped)
+@patch(as_prop=True)
+def n_skipped(self: InpaintDataset) -> int: return len(self.skipped)
 
 # %% ../nbs/02_data.ipynb #d22a5e5f
 @patch

@@ -45,7 +45,7 @@ def warn_inverted(ratios: list, folder, polarity: str) -> list:
     warnings.warn(f"{head} (polarity={polarity!r}; try {other!r}): {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
     return odd
 
-# %% ../nbs/12_evaluate.ipynb #616ee806
+# %% ../nbs/12_evaluate.ipynb #5f996950
 class EvalMasks:
     "The mask of image `i` in bucket `b`: a function of `(seed, i, b)` only."
     def __init__(self, size: int,     # model size (masks are size×size)
@@ -54,45 +54,52 @@ class EvalMasks:
                  polarity: str = 'white_hole'):
         self.size, self.path, self.seed, self.polarity, self._folders, self._index = size, masks, seed, polarity, {}, None
 
-    def _ratios(self):
-        "[(file, hole ratio)] of every readable mask of the folder, measured once and shared by all buckets."
-        if self._index is None:
-            f = MaskFolder(self.path, self.size, self.polarity)   # checks the folder and lists its files
-            self._index, self._root = [], f.path
-            for p in f.files:
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
-                        self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
-                except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
-            warn_inverted(self._index, self.path, self.polarity)
-        return self._index
+# %% ../nbs/12_evaluate.ipynb #9e3329fc
+@patch
+def _ratios(self: EvalMasks):
+    "[(file, hole ratio)] of every readable mask of the folder, measured once and shared by all buckets."
+    if self._index is None:
+        f = MaskFolder(self.path, self.size, self.polarity)   # checks the folder and lists its files
+        self._index, self._root = [], f.path
+        for p in f.files:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
+                    self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
+            except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
+        warn_inverted(self._index, self.path, self.polarity)
+    return self._index
 
-    def _folder(self, bucket):
-        "(files of the bucket in file order, seeded permutation of them)."
-        if bucket not in self._folders:
-            lo, hi = BUCKETS[bucket]
-            files = [p for p, r in self._ratios() if lo <= r < hi]
-            if not files:
-                raise ValueError(f"no mask in {self.path} has a hole ratio in [{lo}, {hi}) at {self.size}x{self.size} "
-                                 f"with polarity={self.polarity!r} ({len(self._index)} masks read)")
-            perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(files))
-            self._folders[bucket] = (files, perm)
-        return self._folders[bucket]
+# %% ../nbs/12_evaluate.ipynb #ab49a4af
+@patch
+def _folder(self: EvalMasks, bucket):
+    "(files of the bucket in file order, seeded permutation of them)."
+    if bucket not in self._folders:
+        lo, hi = BUCKETS[bucket]
+        files = [p for p, r in self._ratios() if lo <= r < hi]
+        if not files:
+            raise ValueError(f"no mask in {self.path} has a hole ratio in [{lo}, {hi}) at {self.size}x{self.size} "
+                             f"with polarity={self.polarity!r} ({len(self._index)} masks read)")
+        perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(files))
+        self._folders[bucket] = (files, perm)
+    return self._folders[bucket]
 
-    def index(self, i: int, bucket: str):
-        "A name for the mask: `gen:seed:i:k` or the file's name in the folder."
-        k = list(BUCKETS).index(bucket)
-        if self.path is None: return f'gen:{self.seed}:{i}:{k}'
-        files, perm = self._folder(bucket)
-        return str(files[perm[i % len(files)]].relative_to(self._root))
+# %% ../nbs/12_evaluate.ipynb #8dccba43
+@patch
+def index(self: EvalMasks, i: int, bucket: str):
+    "A name for the mask: `gen:seed:i:k` or the file's name in the folder."
+    k = list(BUCKETS).index(bucket)
+    if self.path is None: return f'gen:{self.seed}:{i}:{k}'
+    files, perm = self._folder(bucket)
+    return str(files[perm[i % len(files)]].relative_to(self._root))
 
-    def __call__(self, i: int, bucket: str) -> torch.Tensor:  # (1,size,size) float {0,1}
-        if self.path is None:
-            rng = np.random.default_rng([self.seed, i, list(BUCKETS).index(bucket)])
-            return torch.from_numpy(free_form_mask(self.size, BUCKETS[bucket], rng=rng))[None]
-        files, perm = self._folder(bucket)
-        return load_mask(files[int(perm[i % len(files)])], self.size, self.polarity, warn_resize=False)
+@patch
+def __call__(self: EvalMasks, i: int, bucket: str) -> torch.Tensor:  # (1,size,size) float {0,1}
+    if self.path is None:
+        rng = np.random.default_rng([self.seed, i, list(BUCKETS).index(bucket)])
+        return torch.from_numpy(free_form_mask(self.size, BUCKETS[bucket], rng=rng))[None]
+    files, perm = self._folder(bucket)
+    return load_mask(files[int(perm[i % len(files)])], self.size, self.polarity, warn_resize=False)
 
 # %% ../nbs/12_evaluate.ipynb #153ecb98
 def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_download: bool = False, device=None):

@@ -252,7 +252,7 @@ def na_reason(v):
 
 def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
 
-# %% ../nbs/10_metrics.ipynb #cc83fb80
+# %% ../nbs/10_metrics.ipynb #a12143d7
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -271,19 +271,23 @@ class BucketTable:
         if not hasattr(self, 'per_image'): self.per_image = {}
         self.per_image[(method, bucket, metric)] = v  # kept for paired intervals (`paired_intervals`)
 
-    def _axes(self):
-        ks = list(self.values)
-        methods = list(dict.fromkeys(k[0] for k in ks))
-        buckets = _ordered(list(dict.fromkeys(k[1] for k in ks)), list(BUCKETS))
-        metrics = _ordered(list(dict.fromkeys(k[2] for k in ks)), list(METRICS))
-        return methods, buckets, metrics
+# %% ../nbs/10_metrics.ipynb #b02999f5
+@patch
+def _axes(self: BucketTable):
+    ks = list(self.values)
+    methods = list(dict.fromkeys(k[0] for k in ks))
+    buckets = _ordered(list(dict.fromkeys(k[1] for k in ks)), list(BUCKETS))
+    metrics = _ordered(list(dict.fromkeys(k[2] for k in ks)), list(METRICS))
+    return methods, buckets, metrics
 
-    def get(self, method, bucket, metric): return self.values.get((method, bucket, metric))
+@patch
+def get(self: BucketTable, method, bucket, metric): return self.values.get((method, bucket, metric))
 
-    def _shown(self):
-        "(metric, bucket, methods) of every row, in reading order."
-        methods, buckets, metrics = self._axes()
-        return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
+@patch
+def _shown(self: BucketTable):
+    "(metric, bucket, methods) of every row, in reading order."
+    methods, buckets, metrics = self._axes()
+    return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
 
 # %% ../nbs/10_metrics.ipynb #ed025b2c
 @patch
