@@ -28,6 +28,7 @@ __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEP
 class ConfigError(ValueError):
     "A config value that cannot work, with the reason."
 
+# %% ../nbs/00_core.ipynb #24e5e429
 LGA_PLACES = ('none', 'encoder', 'decoder')  # Table 2: BasicNet / ours / "LGA in decoder"
 ATTENTION_KINDS = ('ra', 'cam')               # the global branch of LGA: region-aware or contextual attention
 VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet mean/std | [-1,1] (MEDFE, CTSDG) | [0,1] (EdgeConnect)

@@ -155,12 +155,14 @@ def _load_generator(g, device):
     if isinstance(g, nn.Module): return g.to(device).eval()
     return load_generator(g, device)
 
+# %% ../nbs/12_evaluate.ipynb #43961d8c
 def pooled_label(buckets) -> str:
     "Name of the row pooling `buckets`: their span ('10-50') when contiguous, else 'pooled'."
     r = sorted(BUCKETS[b] for b in buckets)
     contiguous = all(abs(a[1] - b[0]) < 1e-9 for a, b in zip(r, r[1:]))
     return f'{round(r[0][0] * 100)}-{round(r[-1][1] * 100)}' if contiguous else 'pooled'
 
+# %% ../nbs/12_evaluate.ipynb #2ab4d155
 def _score(p, g, convention: str = 'ra'):  # (B,3,H,W) on any device -> dict(l1, psnr, ssim) of (B,) on the CPU
     return {k: v.cpu() for k, v in score_images(p, g, convention).items()}
 
@@ -274,6 +276,7 @@ def fill_table(self: _EvalRun, table: BucketTable, fid_why=None, pooled: bool = 
             for key in _KEYS: table.add_mean(k, table.pooled, key, torch.cat([v for b in self.buckets for v in self.per[b][k][key]]))
             table.add(k, table.pooled, 'fid', fid_why or fid_cell(self.pool_real, self.pool_fake[k]), n=self.pool_real.n)
 
+# %% ../nbs/12_evaluate.ipynb #c809d201
 @patch
 def save_grids(self: _EvalRun, out):
     "grid_<bucket>.png: the worst then the best cases of each bucket."
@@ -391,6 +394,16 @@ def _paired_mask(f: Path, size, buckets, polarity: str = 'white_hole') -> list:
     r = hole_ratio(m)
     return [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
 
+# %% ../nbs/12_evaluate.ipynb #1bbc8fd0
+def _full_res_table(per: dict, used: dict, name: str, strategy: str, n: int, masks, pair_masks: bool) -> BucketTable:
+    "The table of per-photo scores `per[(method, bucket, metric)]`, with notes on the strategy and the masks used."
+    t = BucketTable(f'{name} ({strategy}) vs baselines, {n} photos at their own resolution')
+    for (k, b, key), v in per.items(): t.add_mean(k, b, key, torch.tensor(v))
+    t.notes = [f'Photos at their own resolution; the model through infer.fill(strategy={strategy!r}); scores on the 8-bit composites.',
+               'Masks: ' + (f'the file of each photo\'s name in {masks}' if pair_masks else f'{masks or "free-form, seeded"} scaled to each photo')
+               + '; distinct masks per bucket: ' + ', '.join(f'{b} %: {len(u)}' for b, u in used.items()) + '.']
+    return t
+
 # %% ../nbs/12_evaluate.ipynb #33020cde
 def evaluate_full_res(generator, data,
                       masks=None,                 # mask folder; None: seeded free-form masks scaled to each photo
@@ -418,9 +431,4 @@ def evaluate_full_res(generator, data,
             used[b].add(mname)
             for k, f in fills.items():
                 for key, v in score_images(quantize_8bit(f(x, m)[None]), x[None]).items(): per.setdefault((k, b, key), []).append(float(v))
-    t = BucketTable(f'{name} ({strategy}) vs baselines, {len(paths)} photos at their own resolution')
-    for (k, b, key), v in per.items(): t.add_mean(k, b, key, torch.tensor(v))
-    t.notes = [f'Photos at their own resolution; the model through infer.fill(strategy={strategy!r}); scores on the 8-bit composites.',
-               'Masks: ' + (f'the file of each photo\'s name in {masks}' if pair_masks else f'{masks or "free-form, seeded"} scaled to each photo')
-               + '; distinct masks per bucket: ' + ', '.join(f'{b} %: {len(u)}' for b, u in used.items()) + '.']
-    return t
+    return _full_res_table(per, used, name, strategy, len(paths), masks, pair_masks)

@@ -25,6 +25,7 @@ BUCKETS = {'0-10': (0.0, 0.1), '10-20': (0.1, 0.2), '20-30': (0.2, 0.3),
            '30-40': (0.3, 0.4), '40-50': (0.4, 0.5), '50-60': (0.5, 0.6)}
 EVAL_BUCKETS = ('10-20', '20-30', '30-40', '40-50')  # the hole ratios of Table 1
 
+# %% ../nbs/01_masks.ipynb #7cf4519e
 def hole_ratio(mask) -> float:
     "Hole ratio (the mean) of a mask, 1 = hole: numpy array or tensor, any shape."
     if isinstance(mask, torch.Tensor): mask = mask.detach().cpu().numpy()

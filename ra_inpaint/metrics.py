@@ -401,6 +401,7 @@ def rgb_to_gray(img):  # (B,3,H,W) or (3,H,W) in [0,1]
     w = torch.tensor(GRAY, dtype=torch.float64, device=img.device).view(3, 1, 1)
     return (img.double() * w).sum(-3, keepdim=True)
 
+# %% ../nbs/10_metrics.ipynb #7dea32fa
 def mae_ratio(pred, gt):
     "EdgeConnect's `compare_mae` per image, `(B,)`: Σ|x−y| / Σ(x+y), a relative L1 (×100 for a percentage)."
     p, g = _flat(pred, gt)
