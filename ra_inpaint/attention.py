@@ -8,6 +8,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/region_attention.html.md"""
 from __future__ import annotations
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 from .rmg import RegionMaskGenerator
 
 # %% auto #0
@@ -20,7 +21,7 @@ def region_reconstruct(rm: torch.Tensor,  # (B,n,h,w) region mask, a distributio
     "Eq. 4: Y[b,:,i] = Σⱼ rm[b,j,i] · D[j] -> (B,c,h,w)."
     return torch.einsum('bnhw,nc->bchw', rm, D)
 
-# %% ../nbs/04_region_attention.ipynb #ec3597d7
+# %% ../nbs/04_region_attention.ipynb #d1e8a990
 class RegionAwareAttention(nn.Module):
     "RA: region mask from RMG, eq. 4 with a learnable region dictionary, plus the input (residual)."
     def __init__(self,
@@ -39,13 +40,15 @@ class RegionAwareAttention(nn.Module):
         self.keep_maps = keep_maps
         self.last_rm_coarse = self.last_rm = None
 
-    def forward(self, x, mask=None):  # (B,1,h,w) 1 = hole: read only by the holes-only RMG
-        rmc, rm = self.rmg(x, mask) if self.holes_only else self.rmg(x)
-        if self.keep_maps: self.last_rm_coarse, self.last_rm = rmc.detach(), rm.detach()
-        p = rm.float()  # with their gradients, for the region term of chapter 11:
-        self.usage = p.mean((0, 2, 3))                                        # the mean assignment p̄
-        self.pixel_entropy = -(p * p.clamp_min(1e-12).log()).sum(1).mean()   # the mean entropy of one pixel's assignment
-        return x + region_reconstruct(rm, self.D)
+# %% ../nbs/04_region_attention.ipynb #91f6ac3a
+@patch
+def forward(self: RegionAwareAttention, x, mask=None):  # (B,1,h,w) 1 = hole: read only by the holes-only RMG
+    rmc, rm = self.rmg(x, mask) if self.holes_only else self.rmg(x)
+    if self.keep_maps: self.last_rm_coarse, self.last_rm = rmc.detach(), rm.detach()
+    p = rm.float()  # with their gradients, for the region term of chapter 11:
+    self.usage = p.mean((0, 2, 3))                                        # the mean assignment p̄
+    self.pixel_entropy = -(p * p.clamp_min(1e-12).log()).sum(1).mean()   # the mean entropy of one pixel's assignment
+    return x + region_reconstruct(rm, self.D)
 
 RA = RegionAwareAttention
 

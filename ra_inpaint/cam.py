@@ -52,6 +52,19 @@ def _paste_block(unit:torch.Tensor, raw:torch.Tensor, keys:torch.Tensor, queries
     s = unit[:, keys].T @ unit[:, queries]                           # (valid patches, queries) cosine scores
     return raw[:, keys] @ (s * scale).softmax(0)
 
+# %% ../nbs/06_cam.ipynb #499fdccf
+def _sample_mix(unit, raw, valid, need, softmax_scale: float, max_scores: int | None, recompute: bool):
+    "(P, N) of one sample: each query touching the hole gets its softmax-weighted mix of the valid patches, in blocks of queries."
+    keys, queries = valid.nonzero()[:, 0], need.nonzero()[:, 0]
+    mix = raw.new_zeros(raw.shape)                                  # (P, N): a query that pastes nothing into the hole stays 0
+    if len(keys) and len(queries):                                  # no valid patch (100 % hole) or no hole: nothing to paste
+        L = len(queries) if max_scores is None else max(1, max_scores // len(keys))
+        def block(q): return (checkpoint(_paste_block, unit, raw, keys, q, softmax_scale, use_reentrant=False,
+                                         preserve_rng_state=False) if recompute else _paste_block(unit, raw, keys, q, softmax_scale))
+        mix = mix.index_copy(1, queries, torch.cat([block(queries[i:i + L]) for i in range(0, len(queries), L)], 1))
+    return mix
+
+# %% ../nbs/06_cam.ipynb #78f39201
 def contextual_attention(x:torch.Tensor,        # (B,C,H,W) features; foreground and background at once
                          mask:torch.Tensor,     # (B,1,H,W) 1 = hole, same resolution as `x`
                          ksize:int=3,           # matching patch size (Yu: 3)
@@ -75,16 +88,8 @@ def contextual_attention(x:torch.Tensor,        # (B,C,H,W) features; foreground
     unit = cols / cols.norm(dim=1, keepdim=True).clamp_min(eps)
     raw = patch_cols(x, K, S, pad)                                   # (B, C*K*K, N) the patches to paste
     recompute = max_scores is not None and torch.is_grad_enabled() and x.requires_grad
-    mixes = []
-    for b in range(B):                                               # each sample has its own valid patches and queries
-        keys, queries = valid[b].nonzero()[:, 0], need[b].nonzero()[:, 0]
-        mix = raw.new_zeros(raw.shape[1:])                           # (P, N): a query that pastes nothing into the hole stays 0
-        if len(keys) and len(queries):                               # no valid patch (100 % hole) or no hole: nothing to paste
-            L = len(queries) if max_scores is None else max(1, max_scores // len(keys))
-            def block(q): return (checkpoint(_paste_block, unit[b], raw[b], keys, q, softmax_scale, use_reentrant=False,
-                                             preserve_rng_state=False) if recompute else _paste_block(unit[b], raw[b], keys, q, softmax_scale))
-            mix = mix.index_copy(1, queries, torch.cat([block(queries[i:i + L]) for i in range(0, len(queries), L)], 1))
-        mixes.append(mix)
+    # each sample has its own valid patches and queries
+    mixes = [_sample_mix(unit[b], raw[b], valid[b], need[b], softmax_scale, max_scores, recompute) for b in range(B)]
     size = (H + sum(pad), W + sum(pad))
     pasted = F.fold(torch.stack(mixes), size, K, stride=S)           # every query pastes its mix
     count = F.fold(torch.ones_like(raw[:1, :K * K]), size, K, stride=S)  # patches covering each pixel

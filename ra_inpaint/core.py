@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
 import numpy as np
+from fastcore.basics import patch
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,12 +28,14 @@ __all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEP
 class ConfigError(ValueError):
     "A config value that cannot work, with the reason."
 
+# %% ../nbs/00_core.ipynb #24e5e429
 LGA_PLACES = ('none', 'encoder', 'decoder')  # Table 2: BasicNet / ours / "LGA in decoder"
 ATTENTION_KINDS = ('ra', 'cam')               # the global branch of LGA: region-aware or contextual attention
 VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet mean/std | [-1,1] (MEDFE, CTSDG) | [0,1] (EdgeConnect)
 COLOR_PATHS = ('none', 'coarse')  # the generator fills from scratch (EdgeConnect) | predicts a residual over a push-pull fill
 PERCEPTUAL_NETS = ('vgg16', 'vgg19_relu3_1')  # torchvision's VGG16 pool1-3 | the normalised VGG-19 to relu3_1 (chapter 09)
 
+# %% ../nbs/00_core.ipynb #e041a8e6
 @dataclass
 class RAConfig:
     "Every setting of a run: model, losses, optimiser, data and runtime."
@@ -93,49 +96,58 @@ class RAConfig:
 
     def __post_init__(self): self.validate()
 
-    def validate(self):
-        "Raise `ConfigError` naming the field when a value cannot work."
-        def need(ok, msg):
-            if not ok: raise ConfigError(msg)
-        for f in fields(self):
-            v = getattr(self, f.name)
-            typ = {'int': int, 'float': (int, float), 'bool': bool}.get(f.type)
-            if typ is not None:
-                need(isinstance(v, typ) and (f.type == 'bool' or not isinstance(v, bool)),
-                     f"config field '{f.name}' must be {f.type}, got {type(v).__name__} {v!r}")
-        need(self.n_regions >= 1, f"n_regions must be >= 1, got {self.n_regions}")
-        need(self.reduction >= 1, f"reduction must be >= 1, got {self.reduction}")
-        need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
-        need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
-        need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
-        need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
-        need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
-        need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
-        for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
-                  'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
-                  'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
-            need(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
-        need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
-        need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
-        need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
-        need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
-             f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
-        for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region', 'l1_hole_weight'):
-            need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
-        m = self.size_multiple
-        need(self.size >= m and self.size % m == 0,
-             f"size must be a positive multiple of {m} (two stride-2 layers x reduction r={self.reduction}), got {self.size}")
-        need(self.size >> self.disc_layers >= 1,
-             f"size {self.size} is too small for {self.disc_layers} stride-2 discriminator layers")
-        return self
+# %% ../nbs/00_core.ipynb #214dd213
+def _need(ok, msg):
+    if not ok: raise ConfigError(msg)
 
-    @property
-    def size_multiple(self) -> int:
-        "The encoder halves the size twice and RMG divides each LGA map by `r`."
-        return 4 * self.reduction
+def _check_types(cfg):
+    "Raise `ConfigError` when an int/float/bool field holds another type."
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        typ = {'int': int, 'float': (int, float), 'bool': bool}.get(f.type)
+        if typ is not None:
+            _need(isinstance(v, typ) and (f.type == 'bool' or not isinstance(v, bool)),
+                  f"config field '{f.name}' must be {f.type}, got {type(v).__name__} {v!r}")
 
-    @property
-    def use_perceptual(self) -> bool: return self.w_perceptual > 0 or self.w_style > 0
+# %% ../nbs/00_core.ipynb #1179e4e6
+@patch
+def validate(self: RAConfig):
+    "Raise `ConfigError` naming the field when a value cannot work."
+    _check_types(self)
+    _need(self.n_regions >= 1, f"n_regions must be >= 1, got {self.n_regions}")
+    _need(self.reduction >= 1, f"reduction must be >= 1, got {self.reduction}")
+    _need(self.lga_where in LGA_PLACES, f"lga_where must be one of {LGA_PLACES}, got {self.lga_where!r}")
+    _need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
+    _need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
+    _need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
+    _need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
+    _need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+    for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',
+              'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers', 'batch_size', 'max_steps',
+              'log_every', 'sample_every', 'ckpt_every', 'max_bad_steps'):
+        _need(getattr(self, k) >= 1, f"{k} must be >= 1, got {getattr(self, k)}")
+    _need(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+    _need(self.lr > 0 and self.d_lr > 0, "learning rates must be > 0")
+    _need(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "Adam betas must lie in [0, 1)")
+    _need(0 <= self.rmg_weight_decay and self.rmg_weight_decay * self.lr < 1,
+          f"rmg_weight_decay must be >= 0 with rmg_weight_decay * lr < 1, got {self.rmg_weight_decay} (lr {self.lr})")
+    for k in ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region', 'l1_hole_weight'):
+        _need(getattr(self, k) >= 0, f"loss weight {k} must be >= 0, got {getattr(self, k)}")
+    m = self.size_multiple
+    _need(self.size >= m and self.size % m == 0,
+          f"size must be a positive multiple of {m} (two stride-2 layers x reduction r={self.reduction}), got {self.size}")
+    _need(self.size >> self.disc_layers >= 1,
+          f"size {self.size} is too small for {self.disc_layers} stride-2 discriminator layers")
+    return self
+
+# %% ../nbs/00_core.ipynb #295839a6
+@patch(as_prop=True)
+def size_multiple(self: RAConfig) -> int:
+    "The encoder halves the size twice and RMG divides each LGA map by `r`."
+    return 4 * self.reduction
+
+@patch(as_prop=True)
+def use_perceptual(self: RAConfig) -> bool: return self.w_perceptual > 0 or self.w_style > 0
 
 # %% ../nbs/00_core.ipynb #87d77615
 # Adam 1e-3 / 2e-4 with beta (0.5, 0.999) and a light adversarial term learn in 1,700 steps what the paper's recipe
@@ -145,6 +157,7 @@ _CPU_RECIPE = dict(batch_size=8, lr=1e-3, d_lr=2e-4, beta1=0.5, beta2=0.999, w_a
                    rmg_weight_decay=10.0, w_region=0.01, ema_decay=0.999,
                    num_workers=0, cache_images=True, amp=True, cpu_amp=True, log_every=50, sample_every=500, ckpt_every=250)
 
+# %% ../nbs/00_core.ipynb #7c555153
 PRESETS = {
     'paper': dict(),
     'demo': dict(size=64, base_ch=16, disc_ch=16, disc_layers=3, batch_size=8, num_workers=0,
@@ -161,6 +174,7 @@ PRESETS = {
     'exp5_lga_decoder': dict(lga_where='decoder', attention='ra'),
 }
 
+# %% ../nbs/00_core.ipynb #10797074
 def preset(name: str, **overrides) -> RAConfig:
     "A named preset (`PRESETS`), with `overrides` applied on top."
     if name not in PRESETS: raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
@@ -169,6 +183,7 @@ def preset(name: str, **overrides) -> RAConfig:
 # %% ../nbs/00_core.ipynb #eed54f8d
 LEGACY_DEFAULTS = dict(color_path='none')  # what a config saved before a field existed meant (checkpoints, shipped weights)
 
+# %% ../nbs/00_core.ipynb #f12b5c89
 def config_from_dict(d: dict,
                      saved: bool = False) -> RAConfig:  # True: a config read from a file written by an older version
     "Build a config from a plain dict, refusing unknown keys by name."
@@ -180,6 +195,7 @@ def config_from_dict(d: dict,
 
 def config_to_dict(cfg: RAConfig) -> dict: return asdict(cfg)
 
+# %% ../nbs/00_core.ipynb #d0f93b43
 def load_config(path) -> RAConfig:
     "Read a config from a `.json` or `.yaml`/`.yml` file; a preset name is allowed under `preset:`."
     path = Path(path)
@@ -198,6 +214,7 @@ def load_config(path) -> RAConfig:
     base = config_to_dict(preset(name)) if name else {}
     return config_from_dict({**base, **d})
 
+# %% ../nbs/00_core.ipynb #5bf1ab29
 def save_config(cfg: RAConfig, path):
     "Write `cfg` as JSON or YAML (by suffix), atomically."
     path = Path(path)
@@ -222,6 +239,7 @@ def _new_file_mode(path: Path) -> int:
     try: return stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError: return 0o666 & ~_UMASK
 
+# %% ../nbs/00_core.ipynb #0a781f80
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path`; on success it replaces `path` atomically, on error it is removed."
@@ -254,6 +272,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if mps is not None and mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
 
+# %% ../nbs/00_core.ipynb #85146016
 def cpu_has_bf16() -> bool:
     "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where oneDNN's bf16 convolutions beat fp32."
     cpu = getattr(torch, 'cpu', None)
@@ -265,6 +284,7 @@ def cuda_has_native_bf16(device=None, capability: tuple | None = None) -> bool:
     major, _ = capability if capability is not None else torch.cuda.get_device_capability(device)
     return major >= 8
 
+# %% ../nbs/00_core.ipynb #0e44c053
 def amp_dtype(device: torch.device, enabled: bool = True,
               cpu: bool = False,                   # the CPU too (bf16, only where `cpu_has_bf16`)
               capability: tuple | None = None      # a CUDA device's (major, minor); None: ask the device
@@ -276,6 +296,7 @@ def amp_dtype(device: torch.device, enabled: bool = True,
     if device.type != 'cuda': return None
     return torch.bfloat16 if cuda_has_native_bf16(device, capability) else torch.float16
 
+# %% ../nbs/00_core.ipynb #8926bf81
 def setup_backends(cfg, device) -> None:
     "Process-wide CUDA switches from the config (a no-op elsewhere): cuDNN autotuning for fixed-size inputs."
     if torch.device(device).type == 'cuda': torch.backends.cudnn.benchmark = bool(cfg.cudnn_benchmark)
@@ -287,6 +308,7 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
 
+# %% ../nbs/00_core.ipynb #0cd4397d
 def rng_state() -> dict:
     "All random states, to store in a checkpoint (tensors and plain lists only: loadable with weights_only)."
     s = dict(python=list(random.getstate()[1]), python_pos=random.getstate()[2],
@@ -295,6 +317,7 @@ def rng_state() -> dict:
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
 
+# %% ../nbs/00_core.ipynb #e15bfc6f
 def set_rng_state(s: dict) -> None:
     "Restore what `rng_state` saved."
     random.setstate((3, tuple(s['python']), s['python_pos']))
@@ -312,6 +335,7 @@ def image_files(root) -> list[Path]:
     "Image files (by extension, `IMG_EXTS`) under `root`, recursively, sorted; other files ignored."
     return sorted(p for p in Path(root).rglob('*') if p.suffix.lower() in IMG_EXTS and p.is_file())
 
+# %% ../nbs/00_core.ipynb #e5e04d89
 def _to_float_array(im: Image.Image) -> np.ndarray:
     "HxWxC float32 in [0,1], keeping 16-bit precision where the file has it."
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
@@ -326,6 +350,7 @@ def _to_float_array(im: Image.Image) -> np.ndarray:
 
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, IndexError, TypeError, struct.error)
 
+# %% ../nbs/00_core.ipynb #9cb52f78
 def open_image(path,
                what: str = 'image',  # the word the error messages use for the file ('image', 'mask')
               ) -> Image.Image:
@@ -344,12 +369,14 @@ def open_image(path,
         raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
     return out
 
+# %% ../nbs/00_core.ipynb #91337148
 def read_array(path, what: str = 'image') -> np.ndarray:
     "An image file as an HxWxC float32 array in [0,1] (C = 1 or 3); `ImageLoadError` naming it on any failure."
     im = open_image(path, what)
     try: return _to_float_array(im)
     except _DECODE_ERRORS as e: raise ImageLoadError(f"cannot read {what} {path}: {type(e).__name__}: {e}") from e
 
+# %% ../nbs/00_core.ipynb #235fbcfd
 def load_image(path, min_size: int = 1) -> torch.Tensor:
     "Read any common image file as a `(3,H,W)` float tensor in [0,1]."
     path = Path(path)
@@ -404,6 +431,7 @@ def weights_missing_message(fname, url, env, what, extra='') -> str:
             f"or point the environment variable {env} at a local copy{extra}. "
             f"Download it on a machine with internet access from {url}.")
 
+# %% ../nbs/00_core.ipynb #79158ad5
 def _load_state(path, fname, env, what):
     "Read a state dict from `path`, turning a missing or unreadable file into `WeightsNotFoundError`."
     path = Path(path).expanduser()
@@ -414,6 +442,7 @@ def _load_state(path, fname, env, what):
     except Exception as e:  # a truncated download or a non-checkpoint file: say which file
         raise WeightsNotFoundError(f"cannot read {what} weights from {path}: {e}") from e
 
+# %% ../nbs/00_core.ipynb #b17d8483
 def find_weights(path,              # a weights file, or None: the environment variable `env`, then torch.hub's cache
                  fname: str, env: str, what: str, url: str,
                  download,                  # a function that fetches `fname` into torch.hub's cache
@@ -430,4 +459,3 @@ def find_weights(path,              # a weights file, or None: the environment v
         except Exception as e:  # offline, proxy, HTTP or hash error: one clear message instead
             raise WeightsNotFoundError(msg + f' The download failed: {e}') from e
     return _load_state(cached, fname, env, what)
-

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
+from fastcore.basics import patch
 
 from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
@@ -24,6 +25,7 @@ __all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES'
 # %% ../nbs/02_data.ipynb #e2219b37
 SPLITS = ('train', 'val', 'test')
 
+# %% ../nbs/02_data.ipynb #cee29640
 def _walk(root: Path) -> list[Path]:
     "Image files under `root`, recursively, sorted; non-image files ignored."
     if not root.is_dir(): raise FileNotFoundError(f"image folder not found: {root}")
@@ -31,6 +33,7 @@ def _walk(root: Path) -> list[Path]:
     if not files: raise FileNotFoundError(f"no image files ({', '.join(IMG_EXTS)}) in {root}")
     return files
 
+# %% ../nbs/02_data.ipynb #ff06625f
 def _check_exist(paths: list[Path], source) -> list[Path]:
     "`paths` if all exist, else a `FileNotFoundError` naming the first missing ones, their count and `source`."
     missing = [p for p in paths if not p.is_file()]
@@ -40,6 +43,7 @@ def _check_exist(paths: list[Path], source) -> list[Path]:
     if not paths: raise FileNotFoundError(f"no images listed in {source}")
     return paths
 
+# %% ../nbs/02_data.ipynb #bfd28245
 def _read_flist(flist: Path) -> list[Path]:
     "Paths listed one a line in `flist` (blank lines and '#' comments skipped), relative to its folder."
     if not flist.is_file(): raise FileNotFoundError(f"file list not found: {flist}")
@@ -50,6 +54,7 @@ def _read_flist(flist: Path) -> list[Path]:
 # %% ../nbs/02_data.ipynb #ca0f50d9
 CELEBA_SPLITS = {'train': 0, 'val': 1, 'test': 2}
 
+# %% ../nbs/02_data.ipynb #6bab8808
 def _celeba(root: Path, split: str) -> list[Path]:
     img = root / 'img_align_celeba'
     if (img / 'img_align_celeba').is_dir(): img = img / 'img_align_celeba'  # Kaggle layout
@@ -76,6 +81,7 @@ def _places_list(root: Path, folder: str, lst: str) -> list[Path]:
             return _check_exist([root / folder / r for r in rel], p)
     return _walk(root / folder)
 
+# %% ../nbs/02_data.ipynb #08526a29
 def _places2(root: Path, split: str) -> list[Path]:
     if split == 'train': return _places_list(root, 'data_256', 'places365_train_standard.txt')
     return _places_list(root, 'val_256', 'places365_val.txt')
@@ -93,10 +99,12 @@ def _preset_of(src) -> tuple[str | None, str]:
         if name.lower() in DATA_PRESETS: return name.lower(), rest
     return None, str(src)
 
+# %% ../nbs/02_data.ipynb #14842261
 def square_crop_of(src) -> bool:
     "Whether a source's images are cut to their centred square first: CelebA's 178×218 faces (EdgeConnect, MEDFE)."
     return _preset_of(src)[0] == 'celeba'
 
+# %% ../nbs/02_data.ipynb #2dba2f8a
 def list_images(src,                # folder | .flist file | 'celeba:PATH' | 'places2:PATH' | 'paris:PATH'
                 split: str = 'train',  # 'train' | 'val' | 'test' (used by the presets; a folder or list is taken as is)
                ) -> list[Path]:
@@ -123,6 +131,7 @@ def center_square(img: torch.Tensor) -> torch.Tensor:
     t, l = (h - s) // 2, (w - s) // 2
     return img[..., t:t + s, l:l + s]
 
+# %% ../nbs/02_data.ipynb #49a7dfd7
 def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
     "Resize the short side to `size`, then take the center crop."
     h, w = img.shape[-2:]
@@ -132,6 +141,7 @@ def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
 
 MIN_SCALE = 0.8  # the smallest training crop, as a share of the short side
 
+# %% ../nbs/02_data.ipynb #fda266c8
 def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_scale: float = MIN_SCALE) -> torch.Tensor:
     "Random square crop (side in [min_scale, 1] × short side, and at least `size` if the image has it), resized to `size`, random horizontal flip."
     h, w = img.shape[-2:]; m = min(h, w)
@@ -141,7 +151,7 @@ def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_
     img = _resize(img[..., t:t + s, l:l + s], size, size)
     return img.flip(-1) if rng.random() < 0.5 else img
 
-# %% ../nbs/02_data.ipynb #853b29af
+# %% ../nbs/02_data.ipynb #9a4374fb
 class InpaintDataset(Dataset):
     "Images of a data source, cropped/resized to `size` and paired with masks: `dict(image, mask, index)`."
     def __init__(self,
@@ -168,63 +178,74 @@ class InpaintDataset(Dataset):
         self.skipped, self._warned_small = set(), set()
         self._cache = self._fill_cache(progress) if cache else None
 
-    def __len__(self): return len(self.paths)
+# %% ../nbs/02_data.ipynb #75bde43b
+@patch
+def __len__(self: InpaintDataset): return len(self.paths)
 
-    def set_epoch(self, epoch: int): self.epoch = int(epoch)
+@patch
+def set_epoch(self: InpaintDataset, epoch: int): self.epoch = int(epoch)
 
-    @property
-    def n_skipped(self) -> int: return len(self.skipped)
+@patch(as_prop=True)
+def n_skipped(self: InpaintDataset) -> int: return len(self.skipped)
 
-    def _load(self, i: int):
-        "Image `i`, its path and the files newly found unreadable, or the next readable one (warning about and counting each unreadable file)."
-        n, new = len(self.paths), []
-        for k in range(n):
-            p = self.paths[(i + k) % n]
-            if p in self.skipped: continue
-            try: return load_image(p), p, new
-            except ImageLoadError as e:
-                self.skipped.add(p); new.append(p)
-                warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
-        raise RuntimeError(f"none of the {n} images in {self.src} can be read")
+# %% ../nbs/02_data.ipynb #d22a5e5f
+@patch
+def _load(self: InpaintDataset, i: int):
+    "Image `i`, its path and the files newly found unreadable, or the next readable one (warning about and counting each unreadable file)."
+    n, new = len(self.paths), []
+    for k in range(n):
+        p = self.paths[(i + k) % n]
+        if p in self.skipped: continue
+        try: return load_image(p), p, new
+        except ImageLoadError as e:
+            self.skipped.add(p); new.append(p)
+            warnings.warn(f"skipping unreadable image ({len(self.skipped)} so far): {e}")
+    raise RuntimeError(f"none of the {n} images in {self.src} can be read")
 
-    def _decoded(self, i: int):
-        "Image `i` as read (center-squared if asked), its path and the files newly found unreadable."
-        img, p, skipped = self._load(i)
-        if self.square_crop: img = center_square(img)
-        if min(img.shape[-2:]) < self.size and p not in self._warned_small:
-            self._warned_small.add(p)
-            warnings.warn(f"image {p} is {img.shape[-1]}x{img.shape[-2]}, smaller than {self.size}: upscaled")
-        return img, p, skipped
+@patch
+def _decoded(self: InpaintDataset, i: int):
+    "Image `i` as read (center-squared if asked), its path and the files newly found unreadable."
+    img, p, skipped = self._load(i)
+    if self.square_crop: img = center_square(img)
+    if min(img.shape[-2:]) < self.size and p not in self._warned_small:
+        self._warned_small.add(p)
+        warnings.warn(f"image {p} is {img.shape[-1]}x{img.shape[-2]}, smaller than {self.size}: upscaled")
+    return img, p, skipped
 
-    def _fill_cache(self, progress: bool) -> list:
-        "Every image decoded once, as `(3,h,w)` uint8 whose short side is at most `size / MIN_SCALE`."
-        from tqdm.auto import tqdm
-        cache, side = [], math.ceil(self.size / MIN_SCALE)  # the smallest crop then still covers `size` pixels: no upscaling
-        for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
-            img, _, _ = self._decoded(i)
-            h, w = img.shape[-2:]; k = side / min(h, w)
-            if k < 1: img = _resize(img, round(h * k), round(w * k))
-            cache.append((img * 255).round().to(torch.uint8))
-        return cache
+# %% ../nbs/02_data.ipynb #b8daa10c
+@patch
+def _fill_cache(self: InpaintDataset, progress: bool) -> list:
+    "Every image decoded once, as `(3,h,w)` uint8 whose short side is at most `size / MIN_SCALE`."
+    from tqdm.auto import tqdm
+    cache, side = [], math.ceil(self.size / MIN_SCALE)  # the smallest crop then still covers `size` pixels: no upscaling
+    for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
+        img, _, _ = self._decoded(i)
+        h, w = img.shape[-2:]; k = side / min(h, w)
+        if k < 1: img = _resize(img, round(h * k), round(w * k))
+        cache.append((img * 255).round().to(torch.uint8))
+    return cache
 
-    def __getitem__(self, i: int) -> dict:
-        i = int(i)
-        if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
-        if self._cache is not None: img, skipped = self._cache[i].float() / 255, []  # skipped files: counted when cached
-        else: img, _, skipped = self._decoded(i)
-        if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            img = train_transform(img, self.size, rng)
-            mask = self.masks[int(rng.integers(len(self.masks)))]
-        else:
-            img, mask = eval_transform(img, self.size), self.masks[i % len(self.masks)]
-        if tuple(mask.shape) != (1, self.size, self.size):
-            raise ValueError(f"mask source gives {tuple(mask.shape)} masks, expected (1, {self.size}, {self.size})")
-        # `skipped`: the files this call found unreadable, one per line ('' mostly). A DataLoader worker's own
-        # `self.skipped` never reaches the main process; this string does (the Trainer counts them)
-        return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
+# %% ../nbs/02_data.ipynb #243a3346
+@patch
+def __getitem__(self: InpaintDataset, i: int) -> dict:
+    i = int(i)
+    if not 0 <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} images")
+    if self._cache is not None: img, skipped = self._cache[i].float() / 255, []  # skipped files: counted when cached
+    else: img, _, skipped = self._decoded(i)
+    if self.train:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        img = train_transform(img, self.size, rng)
+        mask = self.masks[int(rng.integers(len(self.masks)))]
+    else:
+        img, mask = eval_transform(img, self.size), self.masks[i % len(self.masks)]
+    if tuple(mask.shape) != (1, self.size, self.size):
+        raise ValueError(f"mask source gives {tuple(mask.shape)} masks, expected (1, {self.size}, {self.size})")
+    # `skipped`: the files this call found unreadable, one per line ('' mostly). A DataLoader worker's own
+    # `self.skipped` never reaches the main process; this string does (the Trainer counts them)
+    return dict(image=img.contiguous(), mask=mask.float(), index=i, skipped='\n'.join(map(str, skipped)))
 
-    def __repr__(self): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
+@patch
+def __repr__(self: InpaintDataset): return f"InpaintDataset({self.src!r}, size={self.size}, n={len(self)}, train={self.train}, split={self.split!r})"
 
 # %% ../nbs/02_data.ipynb #ea009ae0
 def _plain(e: Exception) -> Exception:
@@ -236,6 +257,7 @@ def _plain(e: Exception) -> Exception:
     try: return type(e)(text)
     except Exception: return RuntimeError(text)
 
+# %% ../nbs/02_data.ipynb #62f1221c
 def loader_batches(loader):
     "The batches of a DataLoader (or of its iterator); a worker's error re-raised as its one-line message."
     it = iter(loader)

@@ -15,6 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from torch.utils.data import DataLoader, Dataset
+from fastcore.basics import patch
+from tqdm.auto import tqdm
 
 from .core import get_device, save_image, load_image, atomic_path, ImageLoadError, amp_dtype, setup_backends, tile_grid
 from .masks import BUCKETS, EVAL_BUCKETS, MaskFolder, free_form_mask, hole_ratio, load_mask
@@ -25,10 +27,11 @@ from .metrics import (l1_percent, psnr, ssim, biharmonic_fill, load_inception, G
 from .metrics import quantize as quantize_8bit  # `quantize` is evaluate's switch
 from .core import WeightsNotFoundError, hub_checkpoint_dir
 from .attention import effective_regions
+from .infer import load_generator, fill
 
 # %% auto #0
 __all__ = ['warn_inverted', 'EvalMasks', 'fid_network', 'fid_cell', 'telea_fill', 'baselines_available', 'Extremes',
-           'pooled_label', 'evaluate', 'save_intervals', 'save_eval', 'evaluate_full_res']
+           'pooled_label', 'eval_images', 'evaluate', 'save_intervals', 'save_eval', 'evaluate_full_res']
 
 # %% ../nbs/12_evaluate.ipynb #42461bda
 def warn_inverted(ratios: list, folder, polarity: str) -> list:
@@ -42,6 +45,7 @@ def warn_inverted(ratios: list, folder, polarity: str) -> list:
     warnings.warn(f"{head} (polarity={polarity!r}; try {other!r}): {', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
     return odd
 
+# %% ../nbs/12_evaluate.ipynb #5f996950
 class EvalMasks:
     "The mask of image `i` in bucket `b`: a function of `(seed, i, b)` only."
     def __init__(self, size: int,     # model size (masks are size×size)
@@ -50,45 +54,52 @@ class EvalMasks:
                  polarity: str = 'white_hole'):
         self.size, self.path, self.seed, self.polarity, self._folders, self._index = size, masks, seed, polarity, {}, None
 
-    def _ratios(self):
-        "[(file, hole ratio)] of every readable mask of the folder, measured once and shared by all buckets."
-        if self._index is None:
-            f = MaskFolder(self.path, self.size, self.polarity)   # checks the folder and lists its files
-            self._index, self._root = [], f.path
-            for p in f.files:
-                try:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
-                        self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
-                except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
-            warn_inverted(self._index, self.path, self.polarity)
-        return self._index
+# %% ../nbs/12_evaluate.ipynb #9e3329fc
+@patch
+def _ratios(self: EvalMasks):
+    "[(file, hole ratio)] of every readable mask of the folder, measured once and shared by all buckets."
+    if self._index is None:
+        f = MaskFolder(self.path, self.size, self.polarity)   # checks the folder and lists its files
+        self._index, self._root = [], f.path
+        for p in f.files:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter('ignore')   # all-hole/all-known warnings would fire once per mask
+                    self._index.append((p, hole_ratio(load_mask(p, self.size, self.polarity, warn_resize=False))))
+            except ImageLoadError as e: warnings.warn(f"skipping unreadable mask: {e}")
+        warn_inverted(self._index, self.path, self.polarity)
+    return self._index
 
-    def _folder(self, bucket):
-        "(files of the bucket in file order, seeded permutation of them)."
-        if bucket not in self._folders:
-            lo, hi = BUCKETS[bucket]
-            files = [p for p, r in self._ratios() if lo <= r < hi]
-            if not files:
-                raise ValueError(f"no mask in {self.path} has a hole ratio in [{lo}, {hi}) at {self.size}x{self.size} "
-                                 f"with polarity={self.polarity!r} ({len(self._index)} masks read)")
-            perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(files))
-            self._folders[bucket] = (files, perm)
-        return self._folders[bucket]
+# %% ../nbs/12_evaluate.ipynb #ab49a4af
+@patch
+def _folder(self: EvalMasks, bucket):
+    "(files of the bucket in file order, seeded permutation of them)."
+    if bucket not in self._folders:
+        lo, hi = BUCKETS[bucket]
+        files = [p for p, r in self._ratios() if lo <= r < hi]
+        if not files:
+            raise ValueError(f"no mask in {self.path} has a hole ratio in [{lo}, {hi}) at {self.size}x{self.size} "
+                             f"with polarity={self.polarity!r} ({len(self._index)} masks read)")
+        perm = np.random.default_rng([self.seed, list(BUCKETS).index(bucket)]).permutation(len(files))
+        self._folders[bucket] = (files, perm)
+    return self._folders[bucket]
 
-    def index(self, i: int, bucket: str):
-        "A name for the mask: `gen:seed:i:k` or the file's name in the folder."
-        k = list(BUCKETS).index(bucket)
-        if self.path is None: return f'gen:{self.seed}:{i}:{k}'
-        files, perm = self._folder(bucket)
-        return str(files[perm[i % len(files)]].relative_to(self._root))
+# %% ../nbs/12_evaluate.ipynb #8dccba43
+@patch
+def index(self: EvalMasks, i: int, bucket: str):
+    "A name for the mask: `gen:seed:i:k` or the file's name in the folder."
+    k = list(BUCKETS).index(bucket)
+    if self.path is None: return f'gen:{self.seed}:{i}:{k}'
+    files, perm = self._folder(bucket)
+    return str(files[perm[i % len(files)]].relative_to(self._root))
 
-    def __call__(self, i: int, bucket: str) -> torch.Tensor:  # (1,size,size) float {0,1}
-        if self.path is None:
-            rng = np.random.default_rng([self.seed, i, list(BUCKETS).index(bucket)])
-            return torch.from_numpy(free_form_mask(self.size, BUCKETS[bucket], rng=rng))[None]
-        files, perm = self._folder(bucket)
-        return load_mask(files[int(perm[i % len(files)])], self.size, self.polarity, warn_resize=False)
+@patch
+def __call__(self: EvalMasks, i: int, bucket: str) -> torch.Tensor:  # (1,size,size) float {0,1}
+    if self.path is None:
+        rng = np.random.default_rng([self.seed, i, list(BUCKETS).index(bucket)])
+        return torch.from_numpy(free_form_mask(self.size, BUCKETS[bucket], rng=rng))[None]
+    files, perm = self._folder(bucket)
+    return load_mask(files[int(perm[i % len(files)])], self.size, self.polarity, warn_resize=False)
 
 # %% ../nbs/12_evaluate.ipynb #153ecb98
 def fid_network(fid_weights=None, inception: nn.Module | None = None, allow_download: bool = False, device=None):
@@ -114,6 +125,7 @@ def telea_fill(image, mask, radius: int = 3):
     out = torch.from_numpy(cv2.inpaint(img, m, radius, cv2.INPAINT_TELEA)).permute(2, 0, 1).float() / 255
     return torch.where(mask.cpu() > 0.5, out, image.cpu())
 
+# %% ../nbs/12_evaluate.ipynb #48fbcebb
 def baselines_available(names=('biharmonic', 'telea')) -> dict:
     "The baseline fills that can run here, by name."
     fills = {'biharmonic': biharmonic_fill}
@@ -141,18 +153,20 @@ class Extremes:
 # %% ../nbs/12_evaluate.ipynb #94caf357
 def _load_generator(g, device):
     if isinstance(g, nn.Module): return g.to(device).eval()
-    from ra_inpaint.infer import load_generator
     return load_generator(g, device)
 
+# %% ../nbs/12_evaluate.ipynb #43961d8c
 def pooled_label(buckets) -> str:
     "Name of the row pooling `buckets`: their span ('10-50') when contiguous, else 'pooled'."
     r = sorted(BUCKETS[b] for b in buckets)
     contiguous = all(abs(a[1] - b[0]) < 1e-9 for a, b in zip(r, r[1:]))
     return f'{round(r[0][0] * 100)}-{round(r[-1][1] * 100)}' if contiguous else 'pooled'
 
+# %% ../nbs/12_evaluate.ipynb #2ab4d155
 def _score(p, g, convention: str = 'ra'):  # (B,3,H,W) on any device -> dict(l1, psnr, ssim) of (B,) on the CPU
     return {k: v.cpu() for k, v in score_images(p, g, convention).items()}
 
+# %% ../nbs/12_evaluate.ipynb #4369f679
 class _EvalItems(Dataset):
     "Image `i`, decoded and resized once, with its mask in every bucket: the CPU work one loader worker does."
     def __init__(self, ds, em: EvalMasks, buckets):
@@ -163,6 +177,134 @@ class _EvalItems(Dataset):
     def __getitem__(self, i):
         it = self.ds[i]  # an unreadable file is replaced by the next readable one; `skipped` names it
         return it['image'], torch.stack([self.em(i, b) for b in self.buckets]).float(), i, it['skipped']
+
+# %% ../nbs/12_evaluate.ipynb #03302f6c
+def eval_images(data, split: str = 'test', per_bucket: int | None = None) -> list[Path]:
+    "The test images: a list of paths as given, or the `split` of a folder/.flist/preset source; the first `per_bucket`."
+    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
+    return paths[:per_bucket] if per_bucket is not None else paths
+
+# %% ../nbs/12_evaluate.ipynb #a5328f48
+def _eval_loader(paths, S: int, em: EvalMasks, buckets, seed: int, dev, batch_size=None, num_workers=None):
+    "-> (DataLoader of (images, masks per bucket, indices, skipped), its number of worker processes)."
+    ds = InpaintDataset(paths, S, masks=[torch.zeros(1, S, S)], train=False, seed=seed)  # masks come from EvalMasks
+    cuda = dev.type == 'cuda'
+    nw = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
+    return DataLoader(_EvalItems(ds, em, buckets), batch_size=batch_size or (64 if cuda else 8), num_workers=nw,
+                      pin_memory=cuda, persistent_workers=False), nw
+
+# %% ../nbs/12_evaluate.ipynb #f392d0d7
+_KEYS = ('l1', 'psnr', 'ssim')
+
+class _EvalRun:
+    "One evaluation: its model, fills and settings, and what its scoring loop accumulates per bucket and method."
+    def __init__(self, G, fills: dict, name: str, buckets, em: EvalMasks, paths, convention: str, qm, dt, acc, dev, grid_k: int):
+        self.G, self.fills, self.name, self.buckets, self.em, self.paths = G, fills, name, list(buckets), em, paths
+        self.convention, self.qm, self.dt, self.acc, self.dev = convention, qm, dt, acc, dev
+        self.methods = list(fills) + [name]
+        self.per = {b: {m: {k: [] for k in _KEYS} for m in self.methods} for b in buckets}
+        self.real, self.fake = GaussianStats(), {b: {m: GaussianStats() for m in self.methods} for b in buckets}
+        self.pool_real, self.pool_fake = GaussianStats(), {m: GaussianStats() for m in self.methods}
+        self.ext, self.cases, self.regions = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}, {}
+
+# %% ../nbs/12_evaluate.ipynb #4403daac
+@patch
+def batch(self: _EvalRun, x, ms, idx):
+    "Score one loader batch `x` (B,3,S,S) with its masks `ms` (B,buckets,1,S,S) in every bucket."
+    if self.qm: x = quantize_8bit(x)               # the test image as an 8-bit file at the model's size (rounded)
+    cuda = self.dev.type == 'cuda'
+    xd, msd = x.to(self.dev, non_blocking=cuda), ms.to(self.dev, non_blocking=cuda)
+    fr = self.acc.features(xd) if self.acc is not None else None
+    if fr is not None: self.real.update(fr)
+    for bi, b in enumerate(self.buckets): self.bucket(b, x, ms[:, bi], xd, msd[:, bi], fr, idx.tolist())
+
+# %% ../nbs/12_evaluate.ipynb #5dc53574
+def _model_composite(G, xd, md, dt=None, regions: dict | None = None):
+    "The model's composite `pred*m + x*(1-m)` of a batch on its device; appends each RA layer's effective regions to `regions`."
+    autocast = torch.autocast(xd.device.type, dtype=dt) if dt is not None else contextlib.nullcontext()
+    with torch.no_grad():
+        with autocast: pred = G(xd * (1 - md), md)
+        ours = pred.float() * md + xd * (1 - md)
+        for k, l in getattr(G, 'lga', {}).items():   # how many regions each RA layer really uses on this data
+            if l.ra is not None and regions is not None: regions.setdefault(k, []).append(effective_regions(l.ra))
+    return ours
+
+# %% ../nbs/12_evaluate.ipynb #fd67040f
+@patch
+def bucket(self: _EvalRun, b: str, x, m, xd, md, fr, idx: list):
+    "Every method's composite of the batch in bucket `b`, quantised as saved and scored once."
+    outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in self.fills.items()}
+    ours = _model_composite(self.G, xd, md, self.dt, self.regions)
+    if self.qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
+        outs, ours = {k: quantize_8bit(o, self.qm) for k, o in outs.items()}, quantize_8bit(ours, self.qm)
+    scores = {k: _score(o, x, self.convention) for k, o in outs.items()}   # once per method and batch; reused below
+    scores[self.name] = _score(ours, xd, self.convention)                 # the model's on its device
+    outs[self.name] = ours.cpu()
+    for k, sc in scores.items():
+        for key, v in sc.items(): self.per[b][k][key].append(v)
+    if self.acc is not None: self.inception(b, fr, outs, ours)
+    self.keep(b, x, m, idx, outs, scores)
+
+# %% ../nbs/12_evaluate.ipynb #2e38ce5c
+@patch
+def inception(self: _EvalRun, b: str, fr, outs: dict, ours):
+    "Add the composites' Inception features to bucket `b`'s and the pooled row's statistics."
+    self.pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
+    for k, o in outs.items():
+        ff = self.acc.features(ours if k == self.name else o.to(self.dev)); self.fake[b][k].update(ff); self.pool_fake[k].update(ff)
+
+@patch
+def keep(self: _EvalRun, b: str, x, m, idx: list, outs: dict, scores: dict):
+    "pairs.json's row of every image of the batch, and the grid's worst/best candidates: masked | biharmonic | ours | gt."
+    for j, i in enumerate(idx):
+        self.cases[b].append(dict(bucket=b, image=str(self.paths[i]), image_index=i, mask=self.em.index(i, b), hole_ratio=hole_ratio(m[j]),
+                                  **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))
+        bh = outs['biharmonic'][j] if 'biharmonic' in outs else x[j] * (1 - m[j])
+        self.ext[b].add(float(scores[self.name]['psnr'][j]), [x[j] * (1 - m[j]) + m[j], bh, outs[self.name][j], x[j]])
+
+# %% ../nbs/12_evaluate.ipynb #c2209233
+@patch
+def fill_table(self: _EvalRun, table: BucketTable, fid_why=None, pooled: bool = True):
+    "Add every bucket's means and FID to `table`, then the pooled row's when `pooled` and there are several buckets."
+    for b in self.buckets:
+        for k in self.methods:
+            for key in _KEYS: table.add_mean(k, b, key, torch.cat(self.per[b][k][key]))
+            table.add(k, b, 'fid', fid_why or fid_cell(self.real, self.fake[b][k]), n=self.real.n)
+    table.pooled = pooled_label(self.buckets) if pooled and len(self.buckets) > 1 else None
+    if table.pooled:
+        for k in self.methods:
+            for key in _KEYS: table.add_mean(k, table.pooled, key, torch.cat([v for b in self.buckets for v in self.per[b][k][key]]))
+            table.add(k, table.pooled, 'fid', fid_why or fid_cell(self.pool_real, self.pool_fake[k]), n=self.pool_real.n)
+
+# %% ../nbs/12_evaluate.ipynb #c809d201
+@patch
+def save_grids(self: _EvalRun, out):
+    "grid_<bucket>.png: the worst then the best cases of each bucket."
+    for b in self.buckets:
+        tiles = [t for _, ts in self.ext[b].worst + self.ext[b].best for t in ts]
+        save_image(tile_grid(tiles), Path(out)/f'grid_{b}.png')
+
+@patch
+def all_cases(self: _EvalRun) -> list: return [c for b in self.buckets for c in self.cases[b]]  # bucket by bucket, images in order
+
+# %% ../nbs/12_evaluate.ipynb #de7bf74b
+def _eval_notes(run: _EvalRun, masks, baselines, fid_why, seed: int, dt) -> list:
+    "The numbered notes under the table."
+    notes = []
+    if run.regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
+                                 + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in run.regions.items()) + f' of n = {run.G.cfg.n_regions}.')
+    if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
+        used = {b: len({c['mask'] for c in run.cases[b]}) for b in run.buckets}
+        notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(run.cases[b])} images' for b, n in used.items()) + '.')
+    if fid_why is None and len(run.paths) < 2048:
+        msg = f'FID on N = {len(run.paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
+        warnings.warn(msg); notes.append(msg)
+    if 'telea' in baselines and 'telea' not in run.fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
+    notes.append(f'L1 %, PSNR, SSIM as the {run.convention!r} convention defines them ({CONVENTIONS[run.convention].source}), '
+                 f'on the composite {f"saved as 8-bit ({run.qm})" if run.qm else "in float"}.')
+    notes.append(f'Masks: {masks or "free-form, seeded"} (seed {seed}); device {run.dev}; '
+                 f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
+    return notes
 
 # %% ../nbs/12_evaluate.ipynb #5623329a
 def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint path (`ra-inpaint train`'s last.pt)
@@ -190,101 +332,35 @@ def evaluate(generator_or_checkpoint,   # an InpaintGenerator, or a checkpoint p
              quantize: bool | str = True,  # score the saved 8-bit images: True (the convention's rounding), 'round', 'floor'; False: floats
             ) -> BucketTable:
     "Table 1 for one model: L1 %, PSNR, SSIM, FID per hole-ratio bucket, with baseline columns."
-    from tqdm.auto import tqdm
     qm = quantize_mode(convention, quantize)   # checks the convention too, before any work
     dev = get_device(device)
     G = _load_generator(generator_or_checkpoint, dev)
     S = G.cfg.size
     score_images(torch.zeros(1, 3, S, S), torch.zeros(1, 3, S, S), convention)  # a size its SSIM window cannot take fails here
-    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
-    if per_bucket is not None: paths = paths[:per_bucket]
+    paths = eval_images(data, split, per_bucket)
     if not paths: raise ValueError(f'no images in {data!r}')
     unknown = [b for b in buckets if b not in BUCKETS]
     if unknown: raise ValueError(f'unknown buckets {unknown}; known: {list(BUCKETS)}')
-    ds = InpaintDataset(paths, S, masks=[torch.zeros(1, S, S)], train=False, seed=seed)  # masks come from EvalMasks
     em = EvalMasks(S, masks, seed, polarity)
-    cuda = dev.type == 'cuda'
     setup_backends(G.cfg, dev)
     dt = amp_dtype(dev, amp)
-    autocast = (lambda: torch.autocast(dev.type, dtype=dt)) if dt is not None else contextlib.nullcontext
-    nw = (min(8, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
-    loader = DataLoader(_EvalItems(ds, em, buckets), batch_size=batch_size or (64 if cuda else 8), num_workers=nw,
-                        pin_memory=cuda, persistent_workers=False)
-    fills = baselines_available(baselines)
-    methods = list(fills) + [name]
+    loader, nw = _eval_loader(paths, S, em, buckets, seed, dev, batch_size, num_workers)
     acc, fid_why = fid_network(fid_weights, inception, allow_download, dev)
-    table, notes = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}, {convention} convention'), []
-    keys = ('l1', 'psnr', 'ssim')
-    per = {b: {m: {k: [] for k in keys} for m in methods} for b in buckets}
-    real, fake = GaussianStats(), {b: {m: GaussianStats() for m in methods} for b in buckets}  # every bucket has the same real images
-    pool_real, pool_fake = GaussianStats(), {m: GaussianStats() for m in methods}
-    ext, cases, regions = {b: Extremes(grid_k) for b in buckets}, {b: [] for b in buckets}, {}
+    run = _EvalRun(G, baselines_available(baselines), name, buckets, em, paths, convention, qm, dt, acc, dev, grid_k)
     bar = tqdm(total=len(paths) * len(buckets), desc='eval', unit='img', disable=not progress)
     for x, ms, idx, skipped in loader_batches(loader):   # each image decoded and resized once for all buckets
         for s in skipped if nw else ():        # in-process loading warns by itself; a worker's warning never arrives
             if s: warnings.warn(f"skipping unreadable image(s), the next readable one is scored in their place: {s}")
-        if qm: x = quantize_8bit(x)               # the test image as an 8-bit file at the model's size (rounded)
-        idx = idx.tolist()
-        xd, msd = x.to(dev, non_blocking=cuda), ms.to(dev, non_blocking=cuda)
-        fr = acc.features(xd) if acc is not None else None
-        if fr is not None: real.update(fr)
-        for bi, b in enumerate(buckets):
-            m = ms[:, bi]
-            outs = {k: torch.stack([f(xi, mi) for xi, mi in zip(x, m)]) for k, f in fills.items()}
-            with torch.no_grad():
-                md = msd[:, bi]
-                with autocast(): pred = G(xd * (1 - md), md)
-                ours = pred.float() * md + xd * (1 - md)
-                for k, l in getattr(G, 'lga', {}).items():   # how many regions each RA layer really uses on this data
-                    if l.ra is not None: regions.setdefault(k, []).append(effective_regions(l.ra))
-            if qm:                                   # every composite as its 8-bit file: what is scored, shown and fed to FID
-                outs, ours = {k: quantize_8bit(o, qm) for k, o in outs.items()}, quantize_8bit(ours, qm)
-            scores = {k: _score(o, x, convention) for k, o in outs.items()}   # once per method and batch; reused below
-            scores[name] = _score(ours, xd, convention)                      # the model's on its device
-            outs[name] = ours.cpu()
-            for k, sc in scores.items():
-                for key, v in sc.items(): per[b][k][key].append(v)
-            if acc is not None:
-                pool_real.update(fr)   # the pooled row pairs every (image, bucket) with its real image
-                for k, o in outs.items():
-                    ff = acc.features(ours if k == name else o.to(dev)); fake[b][k].update(ff); pool_fake[k].update(ff)
-            for j, i in enumerate(idx):
-                cases[b].append(dict(bucket=b, image=str(paths[i]), image_index=i, mask=em.index(i, b), hole_ratio=hole_ratio(m[j]),
-                                     **{f'psnr_{k}': float(sc['psnr'][j]) for k, sc in scores.items()}))
-                bh = outs['biharmonic'][j] if 'biharmonic' in outs else x[j] * (1 - m[j])
-                ext[b].add(float(scores[name]['psnr'][j]), [x[j] * (1 - m[j]) + m[j], bh, outs[name][j], x[j]])
-            bar.update(len(idx))
-    for b in buckets:
-        for k in methods:
-            for key in keys: table.add_mean(k, b, key, torch.cat(per[b][k][key]))
-            table.add(k, b, 'fid', fid_why or fid_cell(real, fake[b][k]), n=real.n)
-        if out is not None:
-            tiles = [t for _, ts in ext[b].worst + ext[b].best for t in ts]
-            save_image(tile_grid(tiles), Path(out)/f'grid_{b}.png')
-    if regions: notes.append('Effective regions exp(I) per RA layer (chapter 04), mean over batches: '
-                             + ', '.join(f'{k} {np.mean(v):.1f}' for k, v in regions.items()) + f' of n = {G.cfg.n_regions}.')
-    if masks is not None:  # a small folder serves many images: say how many different masks each bucket used
-        used = {b: len({c['mask'] for c in cases[b]}) for b in buckets}
-        notes.append('Distinct masks per bucket: ' + ', '.join(f'{b} %: {n} for {len(cases[b])} images' for b, n in used.items()) + '.')
-    cases = [c for b in buckets for c in cases[b]]   # pairs.json: bucket by bucket, images in order
+        run.batch(x, ms, idx); bar.update(len(idx))
     bar.close()
-    table.pooled = pooled_label(buckets) if pooled and len(buckets) > 1 else None
-    if table.pooled:
-        for k in methods:
-            for key in keys: table.add_mean(k, table.pooled, key, torch.cat([v for b in buckets for v in per[b][k][key]]))
-            table.add(k, table.pooled, 'fid', fid_why or fid_cell(pool_real, pool_fake[k]), n=pool_real.n)
-    if fid_why is None and len(paths) < 2048:
-        msg = f'FID on N = {len(paths)} < 2048 images per bucket: biased upwards, not comparable to the paper.'
-        warnings.warn(msg); notes.append(msg)
-    if 'telea' in baselines and 'telea' not in fills: notes.append('OpenCV (cv2) not installed: no Telea column.')
-    notes.append(f'L1 %, PSNR, SSIM as the {convention!r} convention defines them ({CONVENTIONS[convention].source}), '
-                 f'on the composite {f"saved as 8-bit ({qm})" if qm else "in float"}.')
-    notes.append(f'Masks: {masks or "free-form, seeded"} (seed {seed}); device {dev}; '
-                 f'generator in {str(dt).replace("torch.", "") + " autocast" if dt else "fp32"}.')
-    table.notes, table.cases = notes, cases
+    table = BucketTable(f'{name} vs baselines, {len(paths)} images at {S}x{S}, {convention} convention')
+    run.fill_table(table, fid_why, pooled)
+    if out is not None: run.save_grids(out)
+    table.notes, table.cases = _eval_notes(run, masks, baselines, fid_why, seed, dt), run.all_cases()
     if out is not None: save_eval(table, out)
     return table
 
+# %% ../nbs/12_evaluate.ipynb #b44d0cf5
 def save_intervals(table: BucketTable, out=None, name: str = 'ours') -> str:
     "Paired bootstrap 95 % intervals of `name` − each other method, as Markdown (also `out/intervals.md`)."
     others = [m for m in table._axes()[0] if m != name]
@@ -293,6 +369,7 @@ def save_intervals(table: BucketTable, out=None, name: str = 'ours') -> str:
         with atomic_path(Path(out)/'intervals.md') as tmp: Path(tmp).write_text(md)
     return md
 
+# %% ../nbs/12_evaluate.ipynb #2d695f91
 def save_eval(table: BucketTable, out) -> Path:
     "table.md (the table, its n/a footnotes, then the notes), table.csv, table.json, pairs.json under `out`."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -308,6 +385,26 @@ def _mask_of(stem_map: dict, path: Path):
     if m is None: raise ValueError(f"--pair-masks: no mask named {Path(path).stem}.* for {path}")
     return m
 
+# %% ../nbs/12_evaluate.ipynb #544f5300
+def _paired_mask(f: Path, size, buckets, polarity: str = 'white_hole') -> list:
+    "[(bucket, mask, name)] for the mask file `f` scaled to the photo's `size` (H, W): in the bucket its own hole ratio falls in, if any."
+    H, W = size
+    m = load_mask(f, None, polarity)
+    if tuple(m.shape[-2:]) != (H, W): m = F.interpolate(m[None], size=(H, W), mode='nearest')[0]
+    r = hole_ratio(m)
+    return [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
+
+# %% ../nbs/12_evaluate.ipynb #1bbc8fd0
+def _full_res_table(per: dict, used: dict, name: str, strategy: str, n: int, masks, pair_masks: bool) -> BucketTable:
+    "The table of per-photo scores `per[(method, bucket, metric)]`, with notes on the strategy and the masks used."
+    t = BucketTable(f'{name} ({strategy}) vs baselines, {n} photos at their own resolution')
+    for (k, b, key), v in per.items(): t.add_mean(k, b, key, torch.tensor(v))
+    t.notes = [f'Photos at their own resolution; the model through infer.fill(strategy={strategy!r}); scores on the 8-bit composites.',
+               'Masks: ' + (f'the file of each photo\'s name in {masks}' if pair_masks else f'{masks or "free-form, seeded"} scaled to each photo')
+               + '; distinct masks per bucket: ' + ', '.join(f'{b} %: {len(u)}' for b, u in used.items()) + '.']
+    return t
+
+# %% ../nbs/12_evaluate.ipynb #33020cde
 def evaluate_full_res(generator, data,
                       masks=None,                 # mask folder; None: seeded free-form masks scaled to each photo
                       buckets=EVAL_BUCKETS, per_bucket: int | None = None, split: str = 'test',
@@ -316,12 +413,9 @@ def evaluate_full_res(generator, data,
                       baselines=('biharmonic', 'telea'), polarity: str = 'white_hole', seed: int = 0,
                       name: str = 'ours', device=None, progress: bool = True) -> BucketTable:
     "Table 1 at each photo's own resolution: the model through `infer.fill(strategy)`, beside classical fills."
-    from tqdm.auto import tqdm
-    from ra_inpaint.infer import fill
     G = _load_generator(generator, get_device(device))
     S = G.cfg.size
-    paths = [Path(p) for p in data] if isinstance(data, (list, tuple)) else list_images(data, split)
-    paths = paths[:per_bucket] if per_bucket is not None else paths
+    paths = eval_images(data, split, per_bucket)
     if pair_masks:
         if masks is None: raise ValueError('pair_masks needs a mask folder (masks=...)')
         folder = MaskFolder(masks, S, polarity)
@@ -331,22 +425,10 @@ def evaluate_full_res(generator, data,
     per, used = {}, {b: set() for b in buckets}
     for i, p in enumerate(tqdm(paths, desc='eval (full resolution)', disable=not progress)):
         x = quantize_8bit(load_image(p)[None])[0]
-        H, W = x.shape[-2:]
-        if pair_masks:
-            f = _mask_of(stem_map, p)
-            m = load_mask(f, None, polarity)
-            if tuple(m.shape[-2:]) != (H, W): m = F.interpolate(m[None], size=(H, W), mode='nearest')[0]
-            r = hole_ratio(m)
-            pairs = [(b, m, f.name) for b in buckets if BUCKETS[b][0] <= r < BUCKETS[b][1]]
-        else:
-            pairs = [(b, F.interpolate(em(i, b)[None].float(), size=(H, W), mode='nearest')[0], em.index(i, b)) for b in buckets]
+        pairs = (_paired_mask(_mask_of(stem_map, p), x.shape[-2:], buckets, polarity) if pair_masks else
+                 [(b, F.interpolate(em(i, b)[None].float(), size=tuple(x.shape[-2:]), mode='nearest')[0], em.index(i, b)) for b in buckets])
         for b, m, mname in pairs:
             used[b].add(mname)
             for k, f in fills.items():
                 for key, v in score_images(quantize_8bit(f(x, m)[None]), x[None]).items(): per.setdefault((k, b, key), []).append(float(v))
-    t = BucketTable(f'{name} ({strategy}) vs baselines, {len(paths)} photos at their own resolution')
-    for (k, b, key), v in per.items(): t.add_mean(k, b, key, torch.tensor(v))
-    t.notes = [f'Photos at their own resolution; the model through infer.fill(strategy={strategy!r}); scores on the 8-bit composites.',
-               'Masks: ' + (f'the file of each photo\'s name in {masks}' if pair_masks else f'{masks or "free-form, seeded"} scaled to each photo')
-               + '; distinct masks per bucket: ' + ', '.join(f'{b} %: {len(u)}' for b, u in used.items()) + '.']
-    return t
+    return _full_res_table(per, used, name, strategy, len(paths), masks, pair_masks)

@@ -10,6 +10,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import RAConfig
 from .lga import LGA, mask_to
 
@@ -49,6 +50,7 @@ def coarse_fill(image: torch.Tensor,  # (B,C,H,W)
         c = x + (1 - a) * up  # x = a·(mean of the known part), a = the known share of each cell
     return c
 
+# %% ../nbs/07_generator.ipynb #f73c7a2c
 @torch.no_grad()
 def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     "(B,C,1,1): the standard deviation of each channel over the known pixels; 0 where a channel is flat."
@@ -57,7 +59,6 @@ def known_std(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     x = image.float()
     mean = (x * w).sum((2, 3), keepdim=True) / n
     return (((x - mean) ** 2 * w).sum((2, 3), keepdim=True) / n).sqrt()
-
 
 # %% ../nbs/07_generator.ipynb #e3e3db59
 def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect), ReLU
@@ -71,6 +72,7 @@ def _init_edgeconnect(m, std=0.02):
         nn.init.normal_(m.weight, 0.0, std)
         if m.bias is not None: nn.init.zeros_(m.bias)
 
+# %% ../nbs/07_generator.ipynb #ff597bf8
 class InpaintGenerator(nn.Module):
     "EdgeConnect-style encoder / residual dilated blocks / decoder, with LGA layers where `cfg.lga_where` says."
     def __init__(self, cfg: RAConfig | None = None):  # the config: size, base_ch, n_res_blocks, dilation, lga_where, LGA settings
@@ -95,40 +97,46 @@ class InpaintGenerator(nn.Module):
         "The LGA modules in forward order (empty for BasicNet)."
         return list(self.lga.values())
 
-    def check_input(self, image, mask):
-        S = self.cfg.size
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B,3,H,W), got {tuple(image.shape)}")
-        if tuple(image.shape[-2:]) != (S, S):
-            h, w = image.shape[-2:]
-            raise ValueError(f"model built for {S}x{S}, got {h}x{w}; resize the image (and mask) to {S}x{S} "
-                             f"(ra-inpaint fill does this and pastes the hole back at full size) or build a model with size={h}")
-        if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:] or mask.shape[0] != image.shape[0]:
-            raise ValueError(f"mask must be (B,1,H,W) matching the image {tuple(image.shape)}, got {tuple(mask.shape)}")
+# %% ../nbs/07_generator.ipynb #c8629655
+@patch
+def check_input(self: InpaintGenerator, image, mask):
+    S = self.cfg.size
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be (B,3,H,W), got {tuple(image.shape)}")
+    if tuple(image.shape[-2:]) != (S, S):
+        h, w = image.shape[-2:]
+        raise ValueError(f"model built for {S}x{S}, got {h}x{w}; resize the image (and mask) to {S}x{S} "
+                         f"(ra-inpaint fill does this and pastes the hole back at full size) or build a model with size={h}")
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != image.shape[-2:] or mask.shape[0] != image.shape[0]:
+        raise ValueError(f"mask must be (B,1,H,W) matching the image {tuple(image.shape)}, got {tuple(mask.shape)}")
 
-    def _stage(self, name, x, mask):
-        x = getattr(self, name)(x)
-        return self.lga[name](x, mask_to(mask, x.shape[-2:])) if name in self.lga else x
+# %% ../nbs/07_generator.ipynb #6e048ce3
+@patch
+def _stage(self: InpaintGenerator, name, x, mask):
+    x = getattr(self, name)(x)
+    return self.lga[name](x, mask_to(mask, x.shape[-2:])) if name in self.lga else x
 
-    def forward(self,
-                image: torch.Tensor,  # (B,3,S,S) in [0,1]
-                mask: torch.Tensor    # (B,1,S,S), 1 = hole
-               ) -> torch.Tensor:     # (B,3,S,S) prediction in [0,1]
-        self.check_input(image, mask)
-        mask = mask.to(image.dtype)
-        coarse = self.cfg.color_path == 'coarse'
-        base = coarse_fill(image.float(), mask.float()).to(image.dtype) if coarse else None
-        x = torch.cat([base if coarse else image * (1 - mask), mask], 1)
-        for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
-        x = self.middle(x)
-        for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
-        if coarse:  # absolute colour from the known pixels, contrast from their spread: the network adds σ·residual
-            return (base + known_std(image, mask).to(x.dtype) * self.dec3(x)).clamp(0, 1)
-        return (torch.tanh(self.dec3(x)) + 1) / 2
+@patch
+def forward(self: InpaintGenerator,
+            image: torch.Tensor,  # (B,3,S,S) in [0,1]
+            mask: torch.Tensor    # (B,1,S,S), 1 = hole
+           ) -> torch.Tensor:     # (B,3,S,S) prediction in [0,1]
+    self.check_input(image, mask)
+    mask = mask.to(image.dtype)
+    coarse = self.cfg.color_path == 'coarse'
+    base = coarse_fill(image.float(), mask.float()).to(image.dtype) if coarse else None
+    x = torch.cat([base if coarse else image * (1 - mask), mask], 1)
+    for name in ('enc1', 'enc2', 'enc3'): x = self._stage(name, x, mask)
+    x = self.middle(x)
+    for name in ('dec1', 'dec2'): x = self._stage(name, x, mask)
+    if coarse:  # absolute colour from the known pixels, contrast from their spread: the network adds σ·residual
+        return (base + known_std(image, mask).to(x.dtype) * self.dec3(x)).clamp(0, 1)
+    return (torch.tanh(self.dec3(x)) + 1) / 2
 
 # %% ../nbs/07_generator.ipynb #5805f98e
 def param_count(module: nn.Module) -> int: return sum(p.numel() for p in module.parameters())
 
+# %% ../nbs/07_generator.ipynb #5055d55f
 def generator_summary(cfg: RAConfig,     # the variant to measure
                       batch: int = 1,    # batch size of the counted forward pass
                       device='meta'      # 'meta': shapes only, nothing computed or allocated
@@ -147,6 +155,7 @@ def generator_summary(cfg: RAConfig,     # the variant to measure
     return dict(params=param_count(g), lga_params=sum(param_count(l) for l in g.lga_layers),
                 shared_linear_params=shared, gflops=fc.get_total_flops() / 1e9)
 
+# %% ../nbs/07_generator.ipynb #f8a09e98
 def summary_table(cfgs: dict) -> str:
     "A markdown table of `generator_summary` for named configs."
     rows = ['| variant | params (M) | LGA params (M) | of which share-weight linear (M) | forward GFLOPs |', '|---|---|---|---|---|']
@@ -172,6 +181,7 @@ def overfit_one(cfg: RAConfig,        # generator config (size = the image's siz
         losses.append(loss.item())
     return g.eval(), losses
 
+# %% ../nbs/07_generator.ipynb #65fc3857
 def hole_l1(pred, gt, mask) -> float:
     "Mean absolute error over the hole pixels (all channels)."
     m = mask.expand_as(gt) > 0

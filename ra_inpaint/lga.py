@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .core import RAConfig
 from .attention import RegionAwareAttention
+from .cam import ContextualAttention
 
 # %% auto #0
 __all__ = ['SEBlock', 'SKFusion', 'mask_to', 'LGA']
@@ -66,7 +68,7 @@ def mask_to(mask: torch.Tensor,  # (B,1,H,W), 1 = hole
     if mask.shape[-2] >= size[0] and mask.shape[-1] >= size[1]: return F.adaptive_max_pool2d(mask, size)
     return F.interpolate(mask, size=size, mode='nearest')
 
-# %% ../nbs/05_lga.ipynb #d03cfbbd
+# %% ../nbs/05_lga.ipynb #6bb26246
 class LGA(nn.Module):
     "Local-Global Attention: global (RA or CAM) and local (SE) branches, fused by SK selection."
     def __init__(self,
@@ -78,24 +80,24 @@ class LGA(nn.Module):
         self.ch, self.hw, self.kind = ch, hw, cfg.attention
         if cfg.attention == 'ra': self.global_branch = RegionAwareAttention(ch, hw, cfg.n_regions, cfg.reduction,
                                                                          holes_only=cfg.rmg_holes_only)
-        elif cfg.attention == 'cam':
-            from ra_inpaint.cam import ContextualAttention  # lazy: only the CAM ablations need it
-            self.global_branch = ContextualAttention(ch, cfg)
+        elif cfg.attention == 'cam': self.global_branch = ContextualAttention(ch, cfg)
         else: raise ValueError(f"unknown attention {cfg.attention!r}; expected 'ra' or 'cam'")
         self.local_branch = SEBlock(ch, cfg.se_reduction)
         self.sk = SKFusion(ch, 2, cfg.sk_reduction, cfg.sk_min_dim)
         self.last_sk_weights = None
 
-    def forward(self, x, mask):
-        "`x` (B,c,h,w), `mask` (B,1,H,W) 1 = hole (resized to h×w) -> (B,c,h,w)."
-        if x.shape[-2:] != (self.hw, self.hw):
-            raise ValueError(f"LGA was built for {self.hw}x{self.hw} feature maps, got {tuple(x.shape[-2:])}")
-        g = self.global_branch(x, mask_to(mask.to(x.dtype), x.shape[-2:]))
-        y, a = self.sk([g, self.local_branch(x)])
-        self.last_sk_weights = a.detach()
-        return y
+# %% ../nbs/05_lga.ipynb #8a8bbc9b
+@patch
+def forward(self: LGA, x, mask):
+    "`x` (B,c,h,w), `mask` (B,1,H,W) 1 = hole (resized to h×w) -> (B,c,h,w)."
+    if x.shape[-2:] != (self.hw, self.hw):
+        raise ValueError(f"LGA was built for {self.hw}x{self.hw} feature maps, got {tuple(x.shape[-2:])}")
+    g = self.global_branch(x, mask_to(mask.to(x.dtype), x.shape[-2:]))
+    y, a = self.sk([g, self.local_branch(x)])
+    self.last_sk_weights = a.detach()
+    return y
 
-    @property
-    def ra(self):
-        "The region-aware attention module (None for a CAM layer)."
-        return self.global_branch if isinstance(self.global_branch, RegionAwareAttention) else None
+@patch(as_prop=True)
+def ra(self: LGA):
+    "The region-aware attention module (None for a CAM layer)."
+    return self.global_branch if isinstance(self.global_branch, RegionAwareAttention) else None

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 import torchvision
 from torchvision.models import VGG16_Weights
 
@@ -49,6 +50,7 @@ def load_vgg16(path=None,               # local weights file; None: env RA_INPAI
 VGG_LAYERS = ('relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1')
 VGG_INDICES = (1, 6, 11, 18, 25)  # positions of those ReLUs in torchvision's vgg16().features
 
+# %% ../nbs/09_losses.ipynb #edc1f68a
 class VGGFeatures(nn.Module):
     "Frozen VGG16 returning the five maps relu1_1..relu5_1 of a [0,1] image batch."
     def __init__(self, vgg=None,  # a torchvision VGG16, a weights path, or None (load_vgg16's search)
@@ -70,18 +72,21 @@ class VGGFeatures(nn.Module):
 
     def train(self, mode: bool = True): return super().train(False)  # always eval: no dropout/BN here, but be explicit
 
-    def prepare(self, x):
-        "The [0,1] image as this extractor feeds it to VGG16."
-        if self.input == 'imagenet': return (x - self.mean) / self.std
-        return x * 2 - 1 if self.input == 'minus1_1' else x
+# %% ../nbs/09_losses.ipynb #e922b360
+@patch
+def prepare(self: VGGFeatures, x):
+    "The [0,1] image as this extractor feeds it to VGG16."
+    if self.input == 'imagenet': return (x - self.mean) / self.std
+    return x * 2 - 1 if self.input == 'minus1_1' else x
 
-    def forward(self, x):  # (B,3,H,W) in [0,1]
-        x = self.prepare(x)
-        out = []
-        for s in self.stages:
-            x = s(x)
-            out.append(x)
-        return out
+@patch
+def forward(self: VGGFeatures, x):  # (B,3,H,W) in [0,1]
+    x = self.prepare(x)
+    out = []
+    for s in self.stages:
+        x = s(x)
+        out.append(x)
+    return out
 
 # %% ../nbs/09_losses.ipynb #784925a0
 VGG19N_FILE = 'vgg_normalised_conv3_1.pth'
@@ -95,6 +100,7 @@ def vgg19_normalised() -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(3, 3, 1), *conv(3, 64), *conv(64, 64), nn.MaxPool2d(2, ceil_mode=True),
                          *conv(64, 128), *conv(128, 128), nn.MaxPool2d(2, ceil_mode=True), *conv(128, 256))
 
+# %% ../nbs/09_losses.ipynb #6a0c13ac
 class VGG19Features(nn.Module):
     "Frozen normalised VGG-19 returning relu1_1, relu2_1, relu3_1 of a [0,1] image batch, on torchvision's scale."
     input = 'own'  # module 0 is its input transform
@@ -128,10 +134,12 @@ def l1_loss(pred, gt,
     if mask is None or hole_weight == 1: return err.mean()
     return (err * (1 + (hole_weight - 1) * mask)).mean()
 
+# %% ../nbs/09_losses.ipynb #a8ccdb9f
 def perceptual_loss(feats_pred, feats_gt):
     "Eq. 6: per layer, L1 divided by the layer's element count; summed over layers."
     return sum((a - b).abs().mean() for a, b in zip(feats_pred, feats_gt))
 
+# %% ../nbs/09_losses.ipynb #4ada8989
 def gram(f):
     "Batch of Gram matrices F Fᵀ / (C·H·W) of a (B,C,H,W) map, in float32 (bf16 Grams lose the style signal)."
     b, c, h, w = f.shape
@@ -140,6 +148,7 @@ def gram(f):
     with torch.autocast(f.device.type, enabled=False):
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
+# %% ../nbs/09_losses.ipynb #0b6a1e00
 def style_loss(feats_pred, feats_gt):
     "Eq. 7: mean L1 between Gram matrices, summed over layers."
     return sum((gram(a) - gram(b)).abs().mean() for a, b in zip(feats_pred, feats_gt))
@@ -154,7 +163,7 @@ def ralsgan_g_loss(real_logits, fake_logits):
     "Eq. 8 (RaLSGAN, generator): the roles swapped, i.e. the discriminator's loss with real and fake exchanged."
     return ralsgan_d_loss(fake_logits, real_logits)
 
-# %% ../nbs/09_losses.ipynb #a2240819
+# %% ../nbs/09_losses.ipynb #8e8008d5
 class GeneratorLoss(nn.Module):
     "Weighted sum of eq. 5–8 for the generator; returns every term, every weighted term (`w_*`) and the total."
     def __init__(self, cfg,                 # RAConfig: w_l1, w_perceptual, w_style, w_adv, vgg_input
@@ -165,19 +174,21 @@ class GeneratorLoss(nn.Module):
                              f"vgg_input={cfg.vgg_input!r}: build them with VGGFeatures(..., input=cfg.vgg_input)")
         self.cfg, self.vgg = cfg, vgg_features
 
-    def forward(self, pred, gt,         # (B,3,H,W) in [0,1]
-                mask=None,              # (B,1,H,W), 1 = hole; eq. 5-7 score the whole image: read only by a hole-weighted L1
-                d_real=None, d_fake=None):  # discriminator logits of gt and pred (the generator's turn)
-        c = self.cfg
-        out = dict(l1=l1_loss(pred, gt, mask, c.l1_hole_weight))
-        if self.vgg is not None and c.use_perceptual:
-            if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
-            else:  # the target's half then skips VGG's backward, at the price of a second launch sequence
-                fp = self.vgg(pred)
-                with torch.no_grad(): fg = self.vgg(gt)
-            fg = [f.detach() for f in fg]  # the target's features carry no gradient
-            out['perceptual'], out['style'] = perceptual_loss(fp, fg), style_loss(fp, fg)
-        if d_real is not None and d_fake is not None: out['adv'] = ralsgan_g_loss(d_real, d_fake)
-        weighted = {f'w_{k}': getattr(c, f'w_{k}') * v for k, v in out.items()}  # λ·term, as the total sums them
-        out.update(weighted, total=sum(weighted.values()))
-        return out
+# %% ../nbs/09_losses.ipynb #7f8d5a40
+@patch
+def forward(self: GeneratorLoss, pred, gt,         # (B,3,H,W) in [0,1]
+            mask=None,              # (B,1,H,W), 1 = hole; eq. 5-7 score the whole image: read only by a hole-weighted L1
+            d_real=None, d_fake=None):  # discriminator logits of gt and pred (the generator's turn)
+    c = self.cfg
+    out = dict(l1=l1_loss(pred, gt, mask, c.l1_hole_weight))
+    if self.vgg is not None and c.use_perceptual:
+        if c.vgg_one_pass: fp, fg = zip(*[f.chunk(2) for f in self.vgg(torch.cat([pred, gt]))])
+        else:  # the target's half then skips VGG's backward, at the price of a second launch sequence
+            fp = self.vgg(pred)
+            with torch.no_grad(): fg = self.vgg(gt)
+        fg = [f.detach() for f in fg]  # the target's features carry no gradient
+        out['perceptual'], out['style'] = perceptual_loss(fp, fg), style_loss(fp, fg)
+    if d_real is not None and d_fake is not None: out['adv'] = ralsgan_g_loss(d_real, d_fake)
+    weighted = {f'w_{k}': getattr(c, f'w_{k}') * v for k, v in out.items()}  # λ·term, as the total sums them
+    out.update(weighted, total=sum(weighted.values()))
+    return out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from PIL import Image, ImageDraw
 
 from .core import IMG_EXTS, ImageLoadError, read_array, image_files
@@ -24,12 +25,14 @@ BUCKETS = {'0-10': (0.0, 0.1), '10-20': (0.1, 0.2), '20-30': (0.2, 0.3),
            '30-40': (0.3, 0.4), '40-50': (0.4, 0.5), '50-60': (0.5, 0.6)}
 EVAL_BUCKETS = ('10-20', '20-30', '30-40', '40-50')  # the hole ratios of Table 1
 
+# %% ../nbs/01_masks.ipynb #7cf4519e
 def hole_ratio(mask) -> float:
     "Hole ratio (the mean) of a mask, 1 = hole: numpy array or tensor, any shape."
     if isinstance(mask, torch.Tensor): mask = mask.detach().cpu().numpy()
     mask = np.asarray(mask)
     return float(np.mean(mask, dtype=np.float64))  # = count / n exactly for a {0,1} mask: bucket edges are exact
 
+# %% ../nbs/01_masks.ipynb #9532f5c6
 def bucket_of(ratio) -> str | None:
     "Name of the bucket `[lo, hi)` holding `ratio` (a float or a mask); None above 60 %."
     if not isinstance(ratio, (float, int)): ratio = hole_ratio(ratio)
@@ -37,6 +40,7 @@ def bucket_of(ratio) -> str | None:
         if lo <= ratio < hi: return name
     return None
 
+# %% ../nbs/01_masks.ipynb #48e0537d
 def _as_range(ratio) -> tuple[float, float]:
     "A `(lo, hi)` pair from a pair or a bucket name, checked."
     if isinstance(ratio, str):
@@ -155,10 +159,12 @@ def _binarize(gray: np.ndarray, polarity: str) -> np.ndarray:
     white = gray >= 0.5
     return white if polarity == 'white_hole' else ~white
 
+# %% ../nbs/01_masks.ipynb #3a9f9294
 def _resize_nearest(m: np.ndarray, size: int) -> np.ndarray:
     "Nearest-neighbour resize of a bool map to `size`×`size`."
     return np.asarray(Image.fromarray(m.astype(np.uint8) * 255).resize((size, size), Image.NEAREST)) > 127
 
+# %% ../nbs/01_masks.ipynb #ad4ea1ca
 def load_mask(path,                        # mask image file
               size: int | None = None,     # resize (nearest, with a warning) to size×size if it differs
               polarity: str = 'white_hole',  # 'white_hole' (NVIDIA test set) or 'black_hole'
@@ -175,7 +181,7 @@ def load_mask(path,                        # mask image file
                                     f"the input; inverted polarity, or not a mask?")
     return torch.from_numpy(m.astype(np.float32))[None]
 
-# %% ../nbs/01_masks.ipynb #57be359a
+# %% ../nbs/01_masks.ipynb #5b277f63
 class MaskFolder:
     "A folder of mask images (e.g. the NVIDIA irregular masks), as `(1,size,size)` float tensors, 1 = hole."
     def __init__(self,
@@ -190,27 +196,37 @@ class MaskFolder:
         files = image_files(self.path)
         if not files: raise FileNotFoundError(f"no mask images ({', '.join(IMG_EXTS)}) in {self.path}")
         self.ratio, self.n_skipped = None if ratio is None else _as_range(ratio), 0
-        if self.ratio is not None:
-            keep = []
-            for f in files:
-                try: r = hole_ratio(self._load(f))
-                except ImageLoadError as e:
-                    warnings.warn(f"skipping unreadable mask: {e}"); self.n_skipped += 1; continue
-                if self.ratio[0] <= r < self.ratio[1]: keep.append(f)
-            if not keep:
-                raise ValueError(f"no mask in {self.path} has a hole ratio in [{self.ratio[0]}, {self.ratio[1]}) "
-                                 f"at {size}x{size} with polarity={polarity!r} ({len(files)} masks read)")
-            files = keep
+        if self.ratio is not None: files = self._filter(files)
         self.files = files
 
-    def _load(self, f: Path) -> torch.Tensor:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # the all-hole/all-known warning would fire once per mask while filtering
-            return load_mask(f, self.size, self.polarity, warn_resize=False)
+# %% ../nbs/01_masks.ipynb #19ffe48e
+@patch
+def _filter(self: MaskFolder, files: list) -> list:
+    "The files whose hole ratio at `size` lies in `ratio`, warning about and counting unreadable ones."
+    keep = []
+    for f in files:
+        try: r = hole_ratio(self._load(f))
+        except ImageLoadError as e:
+            warnings.warn(f"skipping unreadable mask: {e}"); self.n_skipped += 1; continue
+        if self.ratio[0] <= r < self.ratio[1]: keep.append(f)
+    if not keep:
+        raise ValueError(f"no mask in {self.path} has a hole ratio in [{self.ratio[0]}, {self.ratio[1]}) "
+                         f"at {self.size}x{self.size} with polarity={self.polarity!r} ({len(files)} masks read)")
+    return keep
 
-    def __len__(self): return len(self.files)
+@patch
+def _load(self: MaskFolder, f: Path) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # the all-hole/all-known warning would fire once per mask while filtering
+        return load_mask(f, self.size, self.polarity, warn_resize=False)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
-        return load_mask(self.files[i], self.size, self.polarity, warn_resize=False)
+# %% ../nbs/01_masks.ipynb #b4b180c0
+@patch
+def __len__(self: MaskFolder): return len(self.files)
 
-    def __repr__(self): return f"MaskFolder({str(self.path)!r}, size={self.size}, polarity={self.polarity!r}, ratio={self.ratio}, n={len(self)})"
+@patch
+def __getitem__(self: MaskFolder, i: int) -> torch.Tensor:
+    return load_mask(self.files[i], self.size, self.polarity, warn_resize=False)
+
+@patch
+def __repr__(self: MaskFolder): return f"MaskFolder({str(self.path)!r}, size={self.size}, polarity={self.polarity!r}, ratio={self.ratio}, n={len(self)})"

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import atomic_path
+from .masks import BUCKETS
 from .core import WeightsNotFoundError, find_weights
 
 # %% auto #0
@@ -40,6 +42,7 @@ def l1_percent(pred, gt):
     p, g = _flat(pred, gt)
     return (p - g).abs().mean(1) * 100
 
+# %% ../nbs/10_metrics.ipynb #d4a190cc
 def psnr(pred, gt, data_range: float = 1.):
     "Peak signal-to-noise ratio in dB per image, `(B,)`; inf for identical images."
     p, g = _flat(pred, gt)
@@ -54,6 +57,7 @@ def gaussian_kernel1d(sigma: float = 1.5, truncate: float = 3.5, dtype=torch.flo
     k = torch.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
 
+# %% ../nbs/10_metrics.ipynb #334fb2d9
 def _ssim_mean(x, y,                # (B,C,H,W) float
                k,                   # 1-D taps; the window is their outer product
                c1: float, c2: float,
@@ -73,6 +77,7 @@ def _ssim_mean(x, y,                # (B,C,H,W) float
 def _check_window(shape, w):
     if min(shape[-2:]) < w: raise ValueError(f"SSIM needs images of at least {w}x{w} pixels, got {shape[-2]}x{shape[-1]}")
 
+# %% ../nbs/10_metrics.ipynb #09819499
 def ssim(pred, gt,
          data_range: float = 1.,
          sigma: float = 1.5,           # Wang et al.'s Gaussian window
@@ -112,6 +117,7 @@ def quantize(img,                # in [0,1], any shape, any device
 INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 INCEPTION_ENV = 'RA_INPAINT_INCEPTION'
 
+# %% ../nbs/10_metrics.ipynb #7d45d498
 @contextlib.contextmanager
 def _pytorch_fid_state(state_dict):
     "Make pytorch-fid's loader return `state_dict` instead of reading its URL."
@@ -121,10 +127,12 @@ def _pytorch_fid_state(state_dict):
     try: yield
     finally: pfi.load_state_dict_from_url = old
 
+# %% ../nbs/10_metrics.ipynb #c49c8970
 def _random_fid_state():
     import torchvision
     return torchvision.models.inception_v3(weights=None, num_classes=1008, aux_logits=False, init_weights=True).state_dict()
 
+# %% ../nbs/10_metrics.ipynb #0538354b
 def load_inception(path=None,                 # local weights file; None: env RA_INPAINT_INCEPTION, then torch.hub's cache
                    pretrained: bool = True,   # False: random weights (tests), nothing is read or downloaded
                    allow_download: bool = True,
@@ -158,10 +166,12 @@ def _frechet_plain(mu1, s1, mu2, s2, eps=1e-6):
         covmean = covmean.real
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
+# %% ../nbs/10_metrics.ipynb #b4c5de06
 def _f64(mu1, s1, mu2, s2):
     return [np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_2d(np.asarray(s1, np.float64)),
             np.atleast_1d(np.asarray(mu2, np.float64)), np.atleast_2d(np.asarray(s2, np.float64))]
 
+# %% ../nbs/10_metrics.ipynb #e254660c
 def frechet_distance(mu1, s1, mu2, s2) -> float:
     "Fréchet distance between N(mu1, s1) and N(mu2, s2), with Tr√(s1·s2) from the eigenvalues of s1^½ s2 s1^½."
     mu1, s1, mu2, s2 = _f64(mu1, s1, mu2, s2)
@@ -172,6 +182,7 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
     d = mu1 - mu2
     return float(d @ d + np.trace(s1) + np.trace(s2) - 2 * np.sqrt(np.clip(lam, 0, None)).sum())
 
+# %% ../nbs/10_metrics.ipynb #19e025cd
 def frechet_distance_reference(mu1, s1, mu2, s2) -> float:
     "pytorch-fid's `calculate_frechet_distance` (scipy.linalg.sqrtm of s1·s2): the reference for `frechet_distance`."
     from pytorch_fid.fid_score import calculate_frechet_distance
@@ -198,6 +209,7 @@ class GaussianStats:
         cov = (self.s2 - self.n * torch.outer(mu, mu)) / (self.n - 1)
         return mu.cpu().numpy(), cov.cpu().numpy()
 
+# %% ../nbs/10_metrics.ipynb #064b2bde
 class FIDAccumulator:
     "Streaming FID: feed real and inpainted batches with `update`, read the distance with `compute`."
     def __init__(self, weights=None,       # InceptionV3 weights path; None: env, then torch.hub's cache (see load_inception)
@@ -230,6 +242,7 @@ METRICS = {'l1': ('L1 (%)', '-', '{:.2f}'), 'fid': ('FID', '-', '{:.2f}'),
 def _ordered(seen, preferred):
     return [k for k in preferred if k in seen] + [k for k in seen if k not in preferred]
 
+# %% ../nbs/10_metrics.ipynb #d85b2e54
 def na_reason(v):
     "The reason of an `n/a (reason)` cell; None for numbers, other strings, and a bare `n/a`."
     if not (isinstance(v, str) and v.startswith('n/a')): return None
@@ -239,6 +252,7 @@ def na_reason(v):
 
 def _superscript(n: int) -> str: return str(n).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))
 
+# %% ../nbs/10_metrics.ipynb #a12143d7
 class BucketTable:
     "Metric values per (method, bucket, metric), shown as the paper's Table 1."
     def __init__(self, title: str = ''):
@@ -257,81 +271,95 @@ class BucketTable:
         if not hasattr(self, 'per_image'): self.per_image = {}
         self.per_image[(method, bucket, metric)] = v  # kept for paired intervals (`paired_intervals`)
 
-    def _axes(self):
-        from ra_inpaint.masks import BUCKETS
-        ks = list(self.values)
-        methods = list(dict.fromkeys(k[0] for k in ks))
-        buckets = _ordered(list(dict.fromkeys(k[1] for k in ks)), list(BUCKETS))
-        metrics = _ordered(list(dict.fromkeys(k[2] for k in ks)), list(METRICS))
-        return methods, buckets, metrics
+# %% ../nbs/10_metrics.ipynb #b02999f5
+@patch
+def _axes(self: BucketTable):
+    ks = list(self.values)
+    methods = list(dict.fromkeys(k[0] for k in ks))
+    buckets = _ordered(list(dict.fromkeys(k[1] for k in ks)), list(BUCKETS))
+    metrics = _ordered(list(dict.fromkeys(k[2] for k in ks)), list(METRICS))
+    return methods, buckets, metrics
 
-    def get(self, method, bucket, metric): return self.values.get((method, bucket, metric))
+@patch
+def get(self: BucketTable, method, bucket, metric): return self.values.get((method, bucket, metric))
 
-    def _shown(self):
-        "(metric, bucket, methods) of every row, in reading order."
-        methods, buckets, metrics = self._axes()
-        return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
+@patch
+def _shown(self: BucketTable):
+    "(metric, bucket, methods) of every row, in reading order."
+    methods, buckets, metrics = self._axes()
+    return methods, [(m, b) for m in metrics for b in buckets if any((me, b, m) in self.values for me in methods)]
 
-    def footnotes(self) -> dict:
-        "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
-        methods, shown = self._shown()
-        reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
-        return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
+# %% ../nbs/10_metrics.ipynb #ed025b2c
+@patch
+def footnotes(self: BucketTable) -> dict:
+    "{marker: reason} of the `n/a (reason)` cells, one per distinct reason, numbered in reading order."
+    methods, shown = self._shown()
+    reasons = [na_reason(self.get(me, b, m)) for m, b in shown for me in methods]
+    return {_superscript(k + 1): r for k, r in enumerate(dict.fromkeys(r for r in reasons if r))}
 
-    def rows(self):
-        "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
-        methods, shown = self._shown()
-        marker = {r: k for k, r in self.footnotes().items()}
-        def cell(v, fmt):
-            if v is None: return ''
-            if not isinstance(v, str): return fmt.format(v)
-            return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
-        head, body = ['Metric', 'Mask'] + methods, []
-        for m, b in shown:
-            name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
-            body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
-        return head, body
+@patch
+def rows(self: BucketTable):
+    "Header and rows: [metric label, bucket, value per method]; an n/a cell is `n/a` + its footnote's marker."
+    methods, shown = self._shown()
+    marker = {r: k for k, r in self.footnotes().items()}
+    def cell(v, fmt):
+        if v is None: return ''
+        if not isinstance(v, str): return fmt.format(v)
+        return 'n/a' + marker[na_reason(v)] if na_reason(v) else v
+    head, body = ['Metric', 'Mask'] + methods, []
+    for m, b in shown:
+        name, sense, fmt = METRICS.get(m, (m, '', '{:.4g}'))
+        body.append([f'{name}{sense}', f'{b}%'] + [cell(self.get(me, b, m), fmt) for me in methods])
+    return head, body
 
-    def to_markdown(self) -> str:
-        "The table, then one footnote line per n/a reason."
-        head, body = self.rows()
-        lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
-                 '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
-        notes = [f'{k} {r}' for k, r in self.footnotes().items()]
-        return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
+# %% ../nbs/10_metrics.ipynb #543ef67a
+@patch
+def to_markdown(self: BucketTable) -> str:
+    "The table, then one footnote line per n/a reason."
+    head, body = self.rows()
+    lines = ([f'**{self.title}**', ''] if self.title else []) + ['| ' + ' | '.join(head) + ' |',
+             '|' + '|'.join(['---'] * 2 + ['---:'] * (len(head) - 2)) + '|']
+    notes = [f'{k} {r}' for k, r in self.footnotes().items()]
+    return '\n'.join(lines + ['| ' + ' | '.join(r) + ' |' for r in body] + ([''] + notes if notes else []))
 
-    def __repr__(self): return self.to_markdown()
+@patch
+def __repr__(self: BucketTable): return self.to_markdown()
 
-    def save_csv(self, path):
-        "Long format: method, bucket, metric, value, n (numbers at full precision)."
-        buf = io.StringIO(); w = csv.writer(buf)
-        w.writerow(['method', 'bucket', 'metric', 'value', 'n'])
-        for (me, b, m), v in self.values.items(): w.writerow([me, b, m, v, self.counts.get((me, b, m), '')])
-        with atomic_path(path) as tmp: Path(tmp).write_text(buf.getvalue())
-        return Path(path)
+# %% ../nbs/10_metrics.ipynb #d3de56f9
+@patch
+def save_csv(self: BucketTable, path):
+    "Long format: method, bucket, metric, value, n (numbers at full precision)."
+    buf = io.StringIO(); w = csv.writer(buf)
+    w.writerow(['method', 'bucket', 'metric', 'value', 'n'])
+    for (me, b, m), v in self.values.items(): w.writerow([me, b, m, v, self.counts.get((me, b, m), '')])
+    with atomic_path(path) as tmp: Path(tmp).write_text(buf.getvalue())
+    return Path(path)
 
-    def to_dict(self):
-        "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
-        marker = {r: k for k, r in self.footnotes().items()}
-        def row(me, b, m, v):
-            r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
-            if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
-            return r
-        return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
+@patch
+def to_dict(self: BucketTable):
+    "Rows of (method, bucket, metric, value, n); an n/a cell's reason is kept once, under `footnotes`."
+    marker = {r: k for k, r in self.footnotes().items()}
+    def row(me, b, m, v):
+        r = dict(method=me, bucket=b, metric=m, value=v, n=self.counts.get((me, b, m)))
+        if na_reason(v): r.update(value='n/a', note=marker[na_reason(v)])
+        return r
+    return dict(title=self.title, rows=[row(*k, v) for k, v in self.values.items()], footnotes=self.footnotes())
 
-    def save_json(self, path):
-        with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
-        return Path(path)
+# %% ../nbs/10_metrics.ipynb #755eb37a
+@patch
+def save_json(self: BucketTable, path):
+    with atomic_path(path) as tmp: Path(tmp).write_text(json.dumps(self.to_dict(), indent=1))
+    return Path(path)
 
-    @classmethod
-    def load_json(cls, path):
-        d = json.loads(Path(path).read_text())
-        t = cls(d.get('title', ''))
-        notes = d.get('footnotes', {})
-        for r in d['rows']:
-            v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
-            t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
-        return t
+@patch(cls_method=True)
+def load_json(cls: BucketTable, path):
+    d = json.loads(Path(path).read_text())
+    t = cls(d.get('title', ''))
+    notes = d.get('footnotes', {})
+    for r in d['rows']:
+        v = f"n/a ({notes[r['note']]})" if r.get('note') in notes else r['value']
+        t.add(r['method'], r['bucket'], r['metric'], v, r.get('n'))
+    return t
 
 # %% ../nbs/10_metrics.ipynb #e1faba89
 def paired_bootstrap(a, b,                 # per-item values of two methods on the same items
@@ -344,6 +372,7 @@ def paired_bootstrap(a, b,                 # per-item values of two methods on t
     lo, hi = torch.quantile(means, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)).tolist()
     return d.mean().item(), lo, hi
 
+# %% ../nbs/10_metrics.ipynb #a8d85c31
 def paired_intervals(table: BucketTable, a: str, b: str, metrics=('l1', 'psnr', 'ssim'), **kw) -> dict:
     "{(bucket, metric): (mean a−b, low, high)} over every bucket where the table kept both methods' per-image values."
     per = getattr(table, 'per_image', {})
@@ -351,6 +380,7 @@ def paired_intervals(table: BucketTable, a: str, b: str, metrics=('l1', 'psnr', 
     return {(bk, m): paired_bootstrap(per[(a, bk, m)], per[(b, bk, m)], **kw)
             for m in metrics for bk in buckets if (a, bk, m) in per and (b, bk, m) in per}
 
+# %% ../nbs/10_metrics.ipynb #d653ddee
 def intervals_markdown(iv: dict, a: str, b: str, level: float = 0.95) -> str:
     "A table of `paired_intervals`: the difference, its interval, and whether it favours `a` (✓), `b` (✗) or neither (≈)."
     rows = [f'**{a} − {b}, paired bootstrap {100 * level:.0f} % intervals**', '',
@@ -371,11 +401,13 @@ def rgb_to_gray(img):  # (B,3,H,W) or (3,H,W) in [0,1]
     w = torch.tensor(GRAY, dtype=torch.float64, device=img.device).view(3, 1, 1)
     return (img.double() * w).sum(-3, keepdim=True)
 
+# %% ../nbs/10_metrics.ipynb #7dea32fa
 def mae_ratio(pred, gt):
     "EdgeConnect's `compare_mae` per image, `(B,)`: Σ|x−y| / Σ(x+y), a relative L1 (×100 for a percentage)."
     p, g = _flat(pred, gt)
     return (p - g).abs().sum(1) / (p + g).sum(1)
 
+# %% ../nbs/10_metrics.ipynb #5af53c35
 def ssim_uniform(pred, gt,
                  win_size: int = 51,            # EdgeConnect: 51
                  data_range: float = 1.,
@@ -389,6 +421,7 @@ def ssim_uniform(pred, gt,
     return _ssim_mean(pred.to(dtype), gt.to(dtype), k, (0.01 * data_range) ** 2, (0.03 * data_range) ** 2,
                       cov_norm=n / (n - 1) if sample_covariance else 1.)
 
+# %% ../nbs/10_metrics.ipynb #1bc9218d
 def ssim_lbam(pred, gt,
               window: int = 11, sigma: float = 1.5,
               dtype=torch.float64):
@@ -414,6 +447,7 @@ def _edgeconnect(p, g):
 
 def _ctsdg(p, g): return dict(l1=l1_percent(p, g), psnr=psnr(p, g), ssim=ssim_lbam(p, g))
 
+# %% ../nbs/10_metrics.ipynb #68727f89
 CONVENTIONS = {
     'ra': Convention(_ra, 'round', 'this project: RGB; L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, valid region'),
     'edgeconnect': Convention(_edgeconnect, 'floor', 'knazeri/edge-connect scripts/metrics.py: gray; L1 = 100·Σ|x−y|/Σ(x+y); '
@@ -422,6 +456,7 @@ CONVENTIONS = {
                         'L1 = 100·mean|x−y|; PSNR; SSIM Gaussian 11×11 σ=1.5, zero padding, C1, C2 on 0-255'),
 }
 
+# %% ../nbs/10_metrics.ipynb #51a7b967
 def score_images(pred, gt,              # (B,3,H,W) or (3,H,W) in [0,1]
                  convention: str = 'ra',  # a key of CONVENTIONS
                  ) -> dict:
@@ -430,6 +465,7 @@ def score_images(pred, gt,              # (B,3,H,W) or (3,H,W) in [0,1]
         raise ValueError(f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}")
     return CONVENTIONS[convention].score(*_batched(pred, gt))
 
+# %% ../nbs/10_metrics.ipynb #b7080a73
 def quantize_mode(convention: str = 'ra', quantize: bool | str = True):
     "`None` (score floats) or the 8-bit rounding to apply: `True` means the convention's own."
     if convention not in CONVENTIONS:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['RMG', 'SharedLinear', 'RegionMaskGenerator']
 
-# %% ../nbs/03_rmg.ipynb #a66546e2
+# %% ../nbs/03_rmg.ipynb #95caac25
 class SharedLinear(nn.Module):
     "One `L×L` linear map applied to every channel's flattened spatial map (eq. 1), as one batched matmul."
     def __init__(self,
@@ -28,22 +29,26 @@ class SharedLinear(nn.Module):
         self.init = init
         self.reset_parameters()
 
-    def reset_parameters(self):
-        if self.init == 'identity':
-            with torch.no_grad(): self.weight.copy_(torch.eye(self.size)); self.bias.zero_()
-        elif self.init == 'default':  # nn.Linear's own initialisation
-            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-            nn.init.uniform_(self.bias, -1 / math.sqrt(self.size), 1 / math.sqrt(self.size))
-        else: raise ValueError(f"SharedLinear init must be 'identity' or 'default', got {self.init!r}")
+# %% ../nbs/03_rmg.ipynb #264ca076
+@patch
+def reset_parameters(self: SharedLinear):
+    if self.init == 'identity':
+        with torch.no_grad(): self.weight.copy_(torch.eye(self.size)); self.bias.zero_()
+    elif self.init == 'default':  # nn.Linear's own initialisation
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        nn.init.uniform_(self.bias, -1 / math.sqrt(self.size), 1 / math.sqrt(self.size))
+    else: raise ValueError(f"SharedLinear init must be 'identity' or 'default', got {self.init!r}")
 
-    def forward(self, x):  # x: (B, n, hr, wr)
-        B, n, hr, wr = x.shape
-        rows = x.reshape(B * n, hr * wr)          # every channel of every image is one row
-        return F.linear(rows, self.weight, self.bias).view(B, n, hr, wr)
+@patch
+def forward(self: SharedLinear, x):  # x: (B, n, hr, wr)
+    B, n, hr, wr = x.shape
+    rows = x.reshape(B * n, hr * wr)          # every channel of every image is one row
+    return F.linear(rows, self.weight, self.bias).view(B, n, hr, wr)
 
-    def extra_repr(self): return f"{self.size}x{self.size}, shared over channels, init={self.init}"
+@patch
+def extra_repr(self: SharedLinear): return f"{self.size}x{self.size}, shared over channels, init={self.init}"
 
-# %% ../nbs/03_rmg.ipynb #e14bc385
+# %% ../nbs/03_rmg.ipynb #47589021
 class RegionMaskGenerator(nn.Module):
     "Predict the coarse region mask RMᶜ and the region mask RM (eq. 1–3) of a `ch`×`hw`×`hw` feature map."
     def __init__(self,
@@ -65,31 +70,37 @@ class RegionMaskGenerator(nn.Module):
         self.refine = nn.Conv2d(n_regions, n_regions, refine_ksize, padding=refine_ksize // 2)
         self.bn = nn.BatchNorm2d(n_regions)
 
-    def check_size(self, x):
-        h, w = x.shape[-2:]
-        if x.ndim != 4 or (h, w) != (self.hw, self.hw):
-            raise ValueError(
-                f"{type(self).__name__} was built for {self.hw}x{self.hw} feature maps (share-weight linear "
-                f"{self.lhw**2}x{self.lhw**2} on {self.lhw}x{self.lhw} after /{self.r}), got shape {tuple(x.shape)}; "
-                f"the generator must run at the size it was built for (resize the image, or build with that size)")
-        if x.shape[1] != self.ch: raise ValueError(f"expected {self.ch} channels, got {x.shape[1]}")
+# %% ../nbs/03_rmg.ipynb #e5405d39
+@patch
+def check_size(self: RegionMaskGenerator, x):
+    h, w = x.shape[-2:]
+    if x.ndim != 4 or (h, w) != (self.hw, self.hw):
+        raise ValueError(
+            f"{type(self).__name__} was built for {self.hw}x{self.hw} feature maps (share-weight linear "
+            f"{self.lhw**2}x{self.lhw**2} on {self.lhw}x{self.lhw} after /{self.r}), got shape {tuple(x.shape)}; "
+            f"the generator must run at the size it was built for (resize the image, or build with that size)")
+    if x.shape[1] != self.ch: raise ValueError(f"expected {self.ch} channels, got {x.shape[1]}")
 
-    def coarse(self, x, mask=None):
-        "RMᶜ at the linear's resolution (B,n,h/r,w/r): eq. 1, or with `holes_only` the linear in the hole cells only."
-        low = F.avg_pool2d(self.proj(x), self.r)               # X' averaged over r×r cells
-        rmc = self.linear(low)                                 # eq. 1
-        if not self.holes_only: return rmc
-        if mask is None: raise ValueError("this RMG predicts only the holes (holes_only=True): pass the hole mask")
-        m = F.adaptive_max_pool2d(mask.to(low.dtype), low.shape[-2:])  # 1 where the cell holds any hole pixel
-        return m * rmc + (1 - m) * low
+# %% ../nbs/03_rmg.ipynb #da24415f
+@patch
+def coarse(self: RegionMaskGenerator, x, mask=None):
+    "RMᶜ at the linear's resolution (B,n,h/r,w/r): eq. 1, or with `holes_only` the linear in the hole cells only."
+    low = F.avg_pool2d(self.proj(x), self.r)               # X' averaged over r×r cells
+    rmc = self.linear(low)                                 # eq. 1
+    if not self.holes_only: return rmc
+    if mask is None: raise ValueError("this RMG predicts only the holes (holes_only=True): pass the hole mask")
+    m = F.adaptive_max_pool2d(mask.to(low.dtype), low.shape[-2:])  # 1 where the cell holds any hole pixel
+    return m * rmc + (1 - m) * low
 
-    def forward(self, x,
-                mask=None):  # (B,1,h,w), 1 = hole: read only when `holes_only`
-        "`x` (B,c,h,w) -> (RMᶜ upsampled to (B,n,h,w), RM (B,n,h,w), softmax over n)."
-        self.check_size(x)
-        rmc = self.coarse(x, mask)
-        rmc = F.interpolate(rmc, size=x.shape[-2:], mode='bilinear', align_corners=False)
-        rm = self.bn(self.refine(rmc)).softmax(1)              # eq. 2-3
-        return rmc, rm
+# %% ../nbs/03_rmg.ipynb #e233f0e4
+@patch
+def forward(self: RegionMaskGenerator, x,
+            mask=None):  # (B,1,h,w), 1 = hole: read only when `holes_only`
+    "`x` (B,c,h,w) -> (RMᶜ upsampled to (B,n,h,w), RM (B,n,h,w), softmax over n)."
+    self.check_size(x)
+    rmc = self.coarse(x, mask)
+    rmc = F.interpolate(rmc, size=x.shape[-2:], mode='bilinear', align_corners=False)
+    rm = self.bn(self.refine(rmc)).softmax(1)              # eq. 2-3
+    return rmc, rm
 
 RMG = RegionMaskGenerator
