@@ -18,7 +18,7 @@ from .core import PRESETS, preset, get_device, load_image, save_image
 from .masks import EVAL_BUCKETS, MaskFolder
 from .metrics import METRICS
 from .data import list_images, InpaintDataset, square_crop_of
-from .data import _resize  # the data chapter's antialiased bilinear resize
+from .data import resize_image
 from .train import Trainer
 from .evaluate import evaluate
 from .attention import effective_regions
@@ -148,7 +148,7 @@ def shrink_images(paths, short_side: int, folder) -> list[Path]:
     for p in paths:
         x = load_image(p)
         (h, w), s = x.shape[-2:], short_side / min(x.shape[-2:])
-        if s < 1: x = _resize(x, round(h * s), round(w * s))
+        if s < 1: x = resize_image(x, round(h * s), round(w * s))
         out.append(save_image(x, Path(folder)/f'{Path(p).stem}.png'))
     return out
 

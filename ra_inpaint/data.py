@@ -19,7 +19,7 @@ from .core import IMG_EXTS, ImageLoadError, load_image, image_files
 from .masks import MaskGenerator, MaskFolder
 
 # %% auto #0
-__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES', 'square_crop_of', 'list_images',
+__all__ = ['SPLITS', 'CELEBA_SPLITS', 'DATA_PRESETS', 'MIN_SCALE', 'DEMO_IMAGES', 'square_crop_of', 'list_images', 'resize_image',
            'center_square', 'eval_transform', 'train_transform', 'InpaintDataset', 'loader_batches', 'demo_images']
 
 # %% ../nbs/02_data.ipynb #e2219b37
@@ -120,7 +120,7 @@ def list_images(src,                # folder | .flist file | 'celeba:PATH' | 'pl
     raise FileNotFoundError(f"data source not found: {src} (a folder, a .flist, or celeba:/places2:/paris:PATH)")
 
 # %% ../nbs/02_data.ipynb #6619af95
-def _resize(img: torch.Tensor, h: int, w: int) -> torch.Tensor:
+def resize_image(img: torch.Tensor, h: int, w: int) -> torch.Tensor:
     "Bilinear resize of a `(C,H,W)` image with antialiasing (matters when shrinking), clamped to [0,1]."
     if img.shape[-2:] == (h, w): return img
     return F.interpolate(img[None], size=(h, w), mode='bilinear', antialias=True, align_corners=False)[0].clamp(0, 1)
@@ -136,7 +136,7 @@ def eval_transform(img: torch.Tensor, size: int) -> torch.Tensor:
     "Resize the short side to `size`, then take the center crop."
     h, w = img.shape[-2:]
     k = size / min(h, w)
-    img = _resize(img, max(size, round(h * k)), max(size, round(w * k)))
+    img = resize_image(img, max(size, round(h * k)), max(size, round(w * k)))
     return center_square(img)
 
 MIN_SCALE = 0.8  # the smallest training crop, as a share of the short side
@@ -148,7 +148,7 @@ def train_transform(img: torch.Tensor, size: int, rng: np.random.Generator, min_
     lo = max(1, math.ceil(min_scale * m), size if m >= size else 1)  # an image large enough: no crop is upscaled
     s = int(rng.integers(lo, m + 1))
     t, l = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
-    img = _resize(img[..., t:t + s, l:l + s], size, size)
+    img = resize_image(img[..., t:t + s, l:l + s], size, size)
     return img.flip(-1) if rng.random() < 0.5 else img
 
 # %% ../nbs/02_data.ipynb #9a4374fb
@@ -221,7 +221,7 @@ def _fill_cache(self: InpaintDataset, progress: bool) -> list:
     for i in tqdm(range(len(self)), desc='caching images', unit='img', disable=not progress, leave=False):
         img, _, _ = self._decoded(i)
         h, w = img.shape[-2:]; k = side / min(h, w)
-        if k < 1: img = _resize(img, round(h * k), round(w * k))
+        if k < 1: img = resize_image(img, round(h * k), round(w * k))
         cache.append((img * 255).round().to(torch.uint8))
     return cache
 

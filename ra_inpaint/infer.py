@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .core import get_device, load_image, save_image
 from .checkpoint import read_generator, resolve_weights  # the files (chapter 10a), without the training loop
-from .data import _resize, list_images  # the data chapter's antialiased bilinear resize, and its image listing
+from .data import resize_image, list_images
 from .generator import InpaintGenerator
 from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
 from .masks import load_mask
@@ -30,7 +30,7 @@ def to_square(x, m, S: int):
     "Scale `(C,H,W)` image `x` and `(1,H,W)` mask `m` so the long side is `S` (aspect kept), pad both to S×S; returns them and the content's (h, w)."
     H, W = x.shape[-2:]; s = S / max(H, W)
     h, w = min(S, max(1, round(H * s))), min(S, max(1, round(W * s)))
-    xr, mr = _resize(x.float(), h, w), mask_to(m[None].float(), (h, w))[0]
+    xr, mr = resize_image(x.float(), h, w), mask_to(m[None].float(), (h, w))[0]
     pad = (0, S - w, 0, S - h)
     mode = 'reflect' if S - w < w and S - h < h else 'replicate'  # reflection needs the padding narrower than the content
     return F.pad(xr[None], pad, mode=mode)[0], F.pad(mr[None], pad, mode=mode)[0], (h, w)

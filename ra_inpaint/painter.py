@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from . import infer
 from .core import load_image, save_image, to_uint8
-from .data import _resize, demo_images
+from .data import resize_image, demo_images
 from .lga import mask_to
 from .metrics import biharmonic_fill
 from .visualize import last_region_maps, region_colormap
@@ -108,7 +108,7 @@ def _fill(self: Painter) -> torch.Tensor:
     def crop(a): return None if a is None else a[..., :math.ceil(h * a.shape[-2] / S), :math.ceil(w * a.shape[-1] / S)]  # padding off
     self.maps = {k: (crop(rmc), crop(rm), sk) for k, (rmc, rm, sk) in last_region_maps(g).items()}
     hw = self.disp_hw if self.disp_hw[0] < self.hw[0] else self.hw  # shown size, at most the photo's
-    self.biharmonic = biharmonic_fill(_resize(self.image, *hw), mask_to(m[None], hw)[0])
+    self.biharmonic = biharmonic_fill(resize_image(self.image, *hw), mask_to(m[None], hw)[0])
     return self.result
 Painter.fill = _fill
 
@@ -132,9 +132,9 @@ def fill_figure(p: Painter, width: float = 8) -> Figure:
     fig = Figure(figsize=(width, width / 3 * h / w + 0.3), dpi=100)
     axs = fig.subplots(1, 3)
     m = mask_to(p.mask[None], p.disp_hw)[0]
-    _panel(axs[0], _resize(p.image, h, w) * (1 - m) + m, f'hole: {p.mask.mean():.1%} of {p.hw[1]}×{p.hw[0]}')
+    _panel(axs[0], resize_image(p.image, h, w) * (1 - m) + m, f'hole: {p.mask.mean():.1%} of {p.hw[1]}×{p.hw[0]}')
     if p.result is not None:
-        _panel(axs[1], _resize(p.result, h, w), f'model ({p.strategy}: {p.generator.cfg.size}² windows, pasted at full size)')
+        _panel(axs[1], resize_image(p.result, h, w), f'model ({p.strategy}: {p.generator.cfg.size}² windows, pasted at full size)')
         _panel(axs[2], p.biharmonic, 'biharmonic')
     else:
         for a, t in zip(axs[1:], ('model', 'biharmonic')): _panel(a, np.ones((h, w, 3)), f'{t}: press Fill')
@@ -151,7 +151,7 @@ def regions_figure(p: Painter, width: float = 8) -> Figure:
     axs = fig.subplots(max(len(layers), 1), 3, squeeze=False)
     def stretch(rm): return np.asarray(Image.fromarray((region_colormap(rm) * 255).astype(np.uint8)).resize((w, h), Image.NEAREST))
     for r, name in enumerate(layers or [None]):
-        _panel(axs[r, 0], _resize(p.result, h, w), 'fill' if r == 0 else '')
+        _panel(axs[r, 0], resize_image(p.result, h, w), 'fill' if r == 0 else '')
         if name is None:
             for a in axs[r, 1:]: _panel(a, np.ones((h, w, 3)), 'no RA layer')
             continue
@@ -179,7 +179,7 @@ def _draw(self: Painter, photo=True):
     from ipycanvas import hold_canvas
     c = self._canvas
     with hold_canvas():
-        if photo: c[0].put_image_data(to_uint8(_resize(self.image, *self.disp_hw)), 0, 0)
+        if photo: c[0].put_image_data(to_uint8(resize_image(self.image, *self.disp_hw)), 0, 0)
         c[1].clear(); c[1].global_composite_operation = 'source-over'; c[1].put_image_data(self._mask_rgba(), 0, 0)
 Painter._draw = _draw
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from ra_inpaint import infer, checkpoint
 from ra_inpaint.core import load_image, preset
-from ra_inpaint.data import _resize, demo_images
+from ra_inpaint.data import resize_image, demo_images
 from ra_inpaint.generator import InpaintGenerator
 from ra_inpaint.lga import mask_to
 from ra_inpaint.painter import Painter, Stroke, painter, rasterize, display_size, to_image_xy, fill_figure, regions_figure
