@@ -13,7 +13,7 @@ from fastcore.basics import patch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['RMG', 'SharedLinear', 'RegionMaskGenerator']
+__all__ = ['RMG', 'SharedLinear', 'RegionMaskGenerator', 'shared_linear_drift']
 
 # %% ../nbs/03_rmg.ipynb #95caac25
 class SharedLinear(nn.Module):
@@ -104,3 +104,16 @@ def forward(self: RegionMaskGenerator, x,
     return rmc, rm
 
 RMG = RegionMaskGenerator
+
+# %% ../nbs/03_rmg.ipynb #f53a1359
+def shared_linear_drift(G: nn.Module) -> dict:
+    "For each of `G`'s share-weight linears: ‖W − I‖_F, its off-diagonal part's norm, and ‖I‖_F = √L for scale."
+    out = {}
+    for name, m in G.named_modules():
+        if not isinstance(m, SharedLinear): continue
+        W = m.weight.detach(); d = W.diagonal()
+        sq, tr, dsq = (t.sum(dtype=torch.float64) for t in (W * W, d, d * d))  # ‖W − I‖² = ‖W‖² − 2 tr W + L: no identity built
+        key = name.split('.')[1] if name.startswith('lga.') else name
+        out[key] = dict(w_minus_i=float((sq - 2 * tr + len(d)).clamp_min(0).sqrt()),
+                        offdiag=float((sq - dsq).clamp_min(0).sqrt()), identity=len(d) ** .5)
+    return out

@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/train.html.md"""
 
 # %% ../nbs/11_train.ipynb #01788123
 from __future__ import annotations
-import copy, csv, math, os, signal, threading, time, warnings
+import copy, math, os, signal, threading, time, warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -23,6 +23,7 @@ import ra_inpaint
 from .core import (RAConfig, config_to_dict, atomic_path, get_device, tile_grid, amp_dtype, setup_backends,
                              seed_everything, rng_state, set_rng_state, save_image)
 from .checkpoint import save_checkpoint, load_checkpoint  # the file format (chapter 10a)
+from .logs import LogWriter  # log.csv, TensorBoard, loss curves (chapter 10b)
 from .data import loader_batches
 from .generator import InpaintGenerator
 from .discriminator import PatchDiscriminator
@@ -31,10 +32,8 @@ from .attention import region_information
 from .rmg import SharedLinear
 
 # %% auto #0
-__all__ = ['WEIGHTED_TERMS', 'REGION_COLUMNS', 'LOG_COLUMNS', 'STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env',
-           'init_distributed', 'epoch_permutation', 'ResumableBatchSampler', 'EpochDataset', 'CSVLog', 'read_log',
-           'plot_losses', 'loss_shares', 'plot_loss_shares', 'sample_grid', 'Trainer', 'ema_decay_at',
-           'shared_linear_drift', 'TrainingDiverged']
+__all__ = ['STOP_CHECK_EVERY', 'DistEnv', 'rank_device', 'dist_env', 'init_distributed', 'epoch_permutation',
+           'ResumableBatchSampler', 'EpochDataset', 'sample_grid', 'Trainer', 'ema_decay_at', 'TrainingDiverged']
 
 # %% ../nbs/11_train.ipynb #6b24b493
 @dataclass(frozen=True)
@@ -114,89 +113,6 @@ class EpochDataset(torch.utils.data.Dataset):
         if hasattr(self.ds, 'set_epoch'): self.ds.set_epoch(e)
         return self.ds[i]
 
-# %% ../nbs/11_train.ipynb #0ee95a82
-WEIGHTED_TERMS = ('w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region')  # weight × term, as GeneratorLoss returns them
-REGION_COLUMNS = ('regions_enc1', 'regions_enc2', 'regions_dec1', 'regions_dec2')  # effective regions exp(I) of each LGA layer (chapter 04)
-LOG_COLUMNS = ('step', 'epoch', 'total', 'l1', 'perceptual', 'style', 'adv', 'region', 'd', *WEIGHTED_TERMS, *REGION_COLUMNS,
-               'bad', 'images_per_s', 'time')
-
-class CSVLog:
-    "Append-only CSV of per-step losses; on resume, rows past the checkpoint's step are dropped first."
-    def __init__(self, path, resume_step: int | None = None):  # None: start a new file
-        self.path = Path(path)
-        rows = []
-        if resume_step is not None and self.path.is_file():
-            with open(self.path, newline='') as f: rows = [r for r in csv.DictReader(f) if int(r['step']) <= resume_step]
-        with atomic_path(self.path) as tmp:
-            with open(tmp, 'w', newline='') as f:
-                w = csv.DictWriter(f, LOG_COLUMNS); w.writeheader(); w.writerows({k: r.get(k, '') for k in LOG_COLUMNS} for r in rows)
-        self._f = open(self.path, 'a', newline='')
-        self._w = csv.DictWriter(self._f, LOG_COLUMNS)
-
-    def write(self, row: dict):
-        self._w.writerow({k: row.get(k, '') for k in LOG_COLUMNS}); self._f.flush()
-
-    def close(self): self._f.close()
-
-def read_log(path) -> dict:
-    "The CSV log as columns of floats (missing values as NaN)."
-    with open(path, newline='') as f: rows = list(csv.DictReader(f))
-    return {k: np.array([float(r[k]) if r.get(k) not in ('', None) else np.nan for r in rows]) for k in LOG_COLUMNS}
-
-# %% ../nbs/11_train.ipynb #e8d06451
-def plot_losses(log, path, window: int = 20) -> Path:
-    "Each loss term against the step (faint: per step; solid: running mean over `window`), saved as a PNG."
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    d = read_log(log) if not isinstance(log, dict) else log
-    terms = [k for k in ('total', 'l1', 'perceptual', 'style', 'adv', 'd', *REGION_COLUMNS) if k in d and np.isfinite(d[k]).any()]
-    fig = Figure(figsize=(2.6 * len(terms), 2.4), dpi=60); FigureCanvasAgg(fig)
-    for i, k in enumerate(terms):
-        ax = fig.add_subplot(1, len(terms), i + 1)
-        ok = np.isfinite(d[k]); x, y = d['step'][ok], d[k][ok]
-        ax.plot(x, y, alpha=.3, lw=.8)
-        if len(y) >= 2:
-            w = min(window, len(y)); ax.plot(x[w - 1:], np.convolve(y, np.ones(w) / w, 'valid'), lw=1.5)
-        ax.set_title('D (RaLSGAN)' if k == 'd' else f'regions {k[8:]} (exp I)' if k.startswith('regions_') else f'G {k}', fontsize=9)
-        ax.set_xlabel('step', fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
-    return Path(path)
-
-# %% ../nbs/11_train.ipynb #b836fa4a
-def loss_shares(log, window: int = 20) -> tuple[np.ndarray, dict]:
-    "Steps and, per weighted term present in the log, its share of their sum (running means over `window` steps, at most half the log)."
-    d = read_log(log) if not isinstance(log, dict) else log
-    keys = [k for k in WEIGHTED_TERMS if k in d and np.isfinite(d[k]).any()]
-    if not keys: return np.zeros(0), {}
-    ok = np.all([np.isfinite(d[k]) for k in keys], 0)
-    if 'bad' in d: ok &= d['bad'] != 1
-    if not ok.any(): return np.zeros(0), {}
-    w = max(1, min(window, int(ok.sum()) // 2))
-    mean = {k: np.convolve(d[k][ok], np.ones(w) / w, 'valid') for k in keys}
-    tot = np.sum(list(mean.values()), 0)
-    tot = np.where(tot > 0, tot, np.nan)
-    return d['step'][ok][w - 1:], {k: v / tot for k, v in mean.items()}
-
-def plot_loss_shares(log, path, window: int = 20) -> Path:
-    "Each weighted loss term's share of the generator's objective against the step (stacked), saved as a PNG."
-    from matplotlib.figure import Figure
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    steps, shares = loss_shares(log, window)
-    fig = Figure(figsize=(4.2, 2.4), dpi=60); FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    if shares:
-        last = {k: v[np.isfinite(v)][-1] if np.isfinite(v).any() else np.nan for k, v in shares.items()}
-        ax.stackplot(steps, *shares.values(), labels=[f"{k[2:]} {100 * last[k]:.0f} %" for k in shares], alpha=.85)
-        ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1, .5), frameon=False)
-    else: ax.text(.5, .5, 'no weighted terms in this log', ha='center', va='center', fontsize=8, transform=ax.transAxes)
-    ax.set_ylim(0, 1); ax.set_xlabel('step', fontsize=8); ax.tick_params(labelsize=7)
-    ax.set_title('share of the G objective (running mean)', fontsize=9)
-    fig.tight_layout()
-    with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
-    return Path(path)
-
 # %% ../nbs/11_train.ipynb #bea49ae4
 @torch.no_grad()
 def sample_grid(G: nn.Module, image: torch.Tensor, mask: torch.Tensor, autocast=nullcontext) -> torch.Tensor:
@@ -218,8 +134,10 @@ class Trainer:
                  require_vgg: bool = False,       # True: missing VGG16 weights are an error instead of a fallback
                  resume: bool = False,            # continue from out_dir/last.pt
                  progress: bool = True,           # tqdm progress bar
-                 val_ds=None):                    # optional: L1 on it picks best.pt
+                 val_ds=None,                     # optional: L1 on it picks best.pt
+                 callbacks=()):                   # more callbacks, after the `LogWriter` every trainer has
         self.cfg, self.train_ds, self.val_ds, self.out_dir, self.progress = cfg, train_ds, val_ds, Path(out_dir), progress
+        self.callbacks = [LogWriter(), *callbacks]
         self._setup_device(device)
         self._build(vgg, require_vgg)
         self._start_counters()
@@ -457,19 +375,6 @@ def _update_ema(self: Trainer, keep):  # 1, or a device scalar that is 0 on a sk
         for e, p in zip(self.G_ema.parameters(), self.G.parameters()): e.lerp_(p, w)
         for e, b in zip(self.G_ema.buffers(), self.G.buffers()): e.copy_(b)
 
-# %% ../nbs/11_train.ipynb #f53a1359
-def shared_linear_drift(G: nn.Module) -> dict:
-    "For each of `G`'s share-weight linears: ‖W − I‖_F, its off-diagonal part's norm, and ‖I‖_F = √L for scale."
-    out = {}
-    for name, m in G.named_modules():
-        if not isinstance(m, SharedLinear): continue
-        W = m.weight.detach(); d = W.diagonal()
-        sq, tr, dsq = (t.sum(dtype=torch.float64) for t in (W * W, d, d * d))  # ‖W − I‖² = ‖W‖² − 2 tr W + L: no identity built
-        key = name.split('.')[1] if name.startswith('lga.') else name
-        out[key] = dict(w_minus_i=float((sq - 2 * tr + len(d)).clamp_min(0).sqrt()),
-                        offdiag=float((sq - dsq).clamp_min(0).sqrt()), identity=len(d) ** .5)
-    return out
-
 # %% ../nbs/11_train.ipynb #dfd42a97
 @patch
 def state_dict(self: Trainer) -> dict:
@@ -545,9 +450,8 @@ def close(self: Trainer):
 
 # %% ../nbs/11_train.ipynb #4990938d
 @patch
-def _flush(self: Trainer):
-    "Move the window of per-step losses to the host; write CSV/TensorBoard rows and the progress bar."
-    if not self._window: return
+def _host_window(self: Trainer):
+    "The window's steps, skip flags and loss values on the host (values averaged over ranks), and its images/s."
     steps = [s for s, _, _ in self._window]
     vals = torch.stack([torch.stack([t[k] for k in self.terms]) for _, _, t in self._window])  # (n_steps, n_terms)
     if self.env.enabled: dist.all_reduce(vals); vals /= self.env.world_size
@@ -555,33 +459,48 @@ def _flush(self: Trainer):
     vals = vals.cpu().tolist()
     now = time.time(); ips = len(steps) * self.cfg.batch_size * self.env.world_size / max(now - self._t_window, 1e-9)
     self._t_window = now
+    return steps, bads, vals, ips
+
+# %% ../nbs/11_train.ipynb #d07e509c
+@patch
+def _flush(self: Trainer):
+    "Move the window of per-step losses to the host; hand its rows to the callbacks (`after_log`); count bad steps."
+    if not self._window: return
+    steps, bads, vals, ips = self._host_window()
+    rows = []
     for s, b, v in zip(steps, bads, vals):
         self.history['step'].append(s); self.history['bad'].append(b)
         for k, x in zip(self.terms, v): self.history[k].append(x)
-        if self.is_main:
-            row = dict(step=s, epoch=self.sampler.epoch_of(s - 1), bad=int(b), images_per_s=round(ips, 2),
-                       time=round(now - self._t0, 2), **dict(zip(self.terms, v)))
-            self.csv.write(row)
-            if self.tb is not None:
-                for k, x in zip(self.terms, v): self.tb.add_scalar(f'loss/{k}', x, s)
-    if self.is_main and self.tb is not None:  # how far RMG's share-weight linears have left the identity
-        for n, d in shared_linear_drift(self.G).items():
-            for k in ('w_minus_i', 'offdiag'): self.tb.add_scalar(f'rmg/{n}/{k}', d[k], steps[-1])
+        rows.append(dict(step=s, epoch=self.sampler.epoch_of(s - 1), bad=int(b), images_per_s=round(ips, 2),
+                         time=round(self._t_window - self._t0, 2), **dict(zip(self.terms, v))))
+    self._run_cbs('after_log', rows)  # LogWriter: log.csv and TensorBoard
     good = [x for x, b in zip(self.history['l1'][-len(steps):], bads) if not b]
     if good: self.window_l1 = float(np.mean(good))
+    diverged = self._count_bad(steps, bads)
+    self._show_progress(vals[-1], ips)
+    self._window = []
+    if diverged is not None: self._diverged()
+
+# %% ../nbs/11_train.ipynb #25ee9369
+@patch
+def _count_bad(self: Trainer, steps: list, bads: list):
+    "Count skipped steps and the open streak; the step at which the streak reached `max_bad_steps`, if one did."
     diverged = None
     for s, b in zip(steps, bads):
         if b:
             self.counters['bad_steps'] += 1; self.counters['bad_streak'] += 1
             if self.counters['bad_streak'] >= self.cfg.max_bad_steps and diverged is None: diverged = s
         else: self.counters['bad_streak'] = 0
-    if self.pbar is not None:
-        last = dict(zip(self.terms, vals[-1]))
-        regions = {k[8:]: f"{v:.1f}" for k, v in last.items() if k.startswith('regions_')}  # effective regions per RA layer
-        self.pbar.set_postfix(l1=f"{last['l1']:.4f}", adv=f"{last['adv']:.3f}", d=f"{last['d']:.3f}", **regions,
-                              img_s=f"{ips:.1f}", bad=self.counters['bad_steps'], refresh=False)
-    self._window = []
-    if diverged is not None: self._diverged()
+    return diverged
+
+@patch
+def _show_progress(self: Trainer, last: list, ips: float):
+    "The last step's losses, effective regions per RA layer, images/s and bad steps on the progress bar."
+    if self.pbar is None: return
+    last = dict(zip(self.terms, last))
+    regions = {k[8:]: f"{v:.1f}" for k, v in last.items() if k.startswith('regions_')}
+    self.pbar.set_postfix(l1=f"{last['l1']:.4f}", adv=f"{last['adv']:.3f}", d=f"{last['d']:.3f}", **regions,
+                          img_s=f"{ips:.1f}", bad=self.counters['bad_steps'], refresh=False)
 
 # %% ../nbs/11_train.ipynb #9b73023a
 @patch
@@ -648,6 +567,14 @@ def _should_stop(self: Trainer, max_seconds=None) -> bool:
     if f.item() > 0 and self._stop is None: self._stop = 'peer'  # another rank got the signal
     return f.item() > 0
 
+# %% ../nbs/11_train.ipynb #108925eb
+@patch
+def _run_cbs(self: Trainer, event: str, *args):
+    "Call method `event` of every callback that has one, with the trainer (and `args`)."
+    for cb in self.callbacks:
+        f = getattr(cb, event, None)
+        if f is not None: f(self, *args)
+
 # %% ../nbs/11_train.ipynb #ef392d95
 @patch
 def _loader(self: Trainer):
@@ -668,15 +595,37 @@ def _note_skipped(self: Trainer, batch: dict):
 @patch
 def fit(self: Trainer,
         max_steps: int | None = None,     # stop at this global step (default cfg.max_steps; counts steps before a resume)
-        max_seconds: float | None = None  # and/or after this much wall time
+        max_seconds: float | None = None, # and/or after this much wall time
+        callbacks=()                      # more callbacks for this call only, after `self.callbacks`
         ) -> dict:
     "Train; returns a summary and the per-step losses of this call (`history`)."
+    kept, self.callbacks = self.callbacks, [*self.callbacks, *callbacks]
+    try: return self._fit(self.cfg.max_steps if max_steps is None else max_steps, max_seconds)
+    finally: self.callbacks = kept
+
+# %% ../nbs/11_train.ipynb #d30cd072
+@patch
+def _one_step(self: Trainer, it):
+    "Draw a batch, compute both gradients, apply both steps or neither (agreed between ranks), keep the losses for the log."
+    self.epoch = self.sampler.epoch_of(self.step)
+    batch = next(it); self._note_skipped(batch)
+    image, mask = self._to_device(batch)
+    bufs = self._snapshot_buffers()
+    terms, ok = self._forward_backward(image, mask)
+    bad = ~ok
+    if self.env.enabled:  # one rank's NaN skips the step everywhere (stays on the device)
+        badf = bad.float(); dist.all_reduce(badf); bad = badf > 0
+    self._apply(bad, bufs)
+    self.step += 1; self.counters['images_seen'] += self.cfg.batch_size * self.env.world_size
+    self._window.append((self.step, bad, terms))
+
+# %% ../nbs/11_train.ipynb #06b701c0
+@patch
+def _fit(self: Trainer, max_steps: int, max_seconds: float | None) -> dict:
     cfg = self.cfg
-    max_steps = cfg.max_steps if max_steps is None else max_steps
     self.out_dir.mkdir(parents=True, exist_ok=True)
     it = loader_batches(iter(self._loader()))  # workers start before the signal handlers are installed
-    self.csv = CSVLog(self.out_dir/'log.csv', resume_step=self.step if self.resumed_from or self.step else None) if self.is_main else None
-    self.tb = _tensorboard(self.out_dir) if self.is_main else None
+    self._run_cbs('before_fit')  # LogWriter opens log.csv
     self.pbar = tqdm(total=None if max_seconds else max_steps, initial=self.step, disable=not (self.progress and self.is_main), dynamic_ncols=True,
                      desc='train') if self.is_main else None
     self._window, self._stop, start_step, ckpt_due = [], None, self.step, False
@@ -684,49 +633,38 @@ def fit(self: Trainer,
     try:
         with _stop_signals(self):
             while self.step < max_steps:
-                self.epoch = self.sampler.epoch_of(self.step)
-                batch = next(it); self._note_skipped(batch)
-                image, mask = self._to_device(batch)
-                bufs = self._snapshot_buffers()
-                terms, ok = self._forward_backward(image, mask)
-                bad = ~ok
-                if self.env.enabled:  # one rank's NaN skips the step everywhere (stays on the device)
-                    badf = bad.float(); dist.all_reduce(badf); bad = badf > 0
-                self._apply(bad, bufs)
-                self.step += 1; self.counters['images_seen'] += cfg.batch_size * self.env.world_size
-                self._window.append((self.step, bad, terms))
+                self._one_step(it)
                 if self.pbar is not None: self.pbar.update(1)
                 if self.step % cfg.log_every == 0: self._flush()  # may raise TrainingDiverged
                 if self.step % cfg.sample_every == 0: self._samples()
                 ckpt_due |= self.step % cfg.ckpt_every == 0
                 if ckpt_due: ckpt_due = not self._checkpoint()  # postponed while in a NaN streak
+                self._run_cbs('after_step')
                 if self._should_stop(max_seconds): break
             self.epoch = self.sampler.epoch_of(self.step)
             if self.step != self.last_saved_step: self._checkpoint(force=True)
             else: self._flush()
     finally:
-        self._close_logs(); del it
+        self._run_cbs('cleanup_fit'); self._close_progress(); del it
     secs = time.time() - self._t0
-    if self.is_main and self.history['step']: plot_losses(self.out_dir/'log.csv', self.out_dir/'loss_curves.png')
+    self._run_cbs('after_fit')  # LogWriter draws loss_curves.png
+    return self._summary(start_step, secs)
+
+# %% ../nbs/11_train.ipynb #c0fba952
+@patch
+def _summary(self: Trainer, start_step: int, secs: float) -> dict:
+    "What `fit` returns: where the run stands, its speed, bad steps, skipped files, why it stopped, the best model, the losses."
     done = self.step - start_step
     return dict(step=self.step, epoch=self.epoch, steps_run=done, seconds=secs,
-                images_per_s=done * cfg.batch_size * self.env.world_size / max(secs, 1e-9),
+                images_per_s=done * self.cfg.batch_size * self.env.world_size / max(secs, 1e-9),
                 bad_steps=self.counters['bad_steps'], skipped_files=list(self.skipped_files), stopped_by=self._stop, best=dict(self.best),
                 history=self.history)
 
 # %% ../nbs/11_train.ipynb #d8fc2359
-def _tensorboard(out_dir):
-    "A TensorBoard writer if `tensorboard` is installed, else None."
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError: return None
-    return SummaryWriter(str(Path(out_dir)/'tb'))
-
 @patch
-def _close_logs(self: Trainer):
-    for a in ('csv', 'tb', 'pbar'):
-        h = getattr(self, a, None)
-        if h is not None: h.close()
-        setattr(self, a, None)
+def _close_progress(self: Trainer):
+    if self.pbar is not None: self.pbar.close()
+    self.pbar = None
 
 @patch
 def _diverged(self: Trainer):

@@ -14,6 +14,7 @@ from PIL import Image
 
 from ra_inpaint import cli, infer
 import ra_inpaint.train as train_mod
+from ra_inpaint.logs import read_log
 from ra_inpaint.core import (RAConfig, ConfigError, ImageLoadError, load_image, load_config, config_from_dict, preset,
                              atomic_path)
 from ra_inpaint.masks import load_mask
@@ -442,7 +443,7 @@ def test_fault_nan_loss_skipped_counted_logged(img_dir, tmp_path):
     tr.loss_fn = NaNAt(tr.loss_fn, {2})
     h = tr.fit(max_steps=3)
     assert h['bad_steps'] == 1 and h['history']['bad'] == [False, True, False]
-    assert train_mod.read_log(tmp_path/'log.csv')['bad'].tolist() == [0, 1, 0]
+    assert read_log(tmp_path/'log.csv')['bad'].tolist() == [0, 1, 0]
     assert all(torch.isfinite(p).all() for p in tr.G.parameters())
 
 def test_fault_nan_streak_stops_with_last_good_checkpoint(img_dir, tmp_path):

@@ -72,7 +72,7 @@ def test_bench_train_runs_the_real_trainer(tmp_path):
     r = bench_train(cfg, SyntheticPairs(32, n=4), 'cpu', vgg=None, steps=2, windows=2, warmup=1, out_dir=tmp_path)
     assert len(r['windows']) == 2 and r['steps_per_window'] == 2
     # the trainer really ran 2*(2+1) steps and wrote its log and final checkpoint
-    from ra_inpaint.train import read_log
+    from ra_inpaint.logs import read_log
     from ra_inpaint.checkpoint import load_checkpoint
     assert list(read_log(tmp_path/'train'/'log.csv')['step']) == list(range(1, 7))
     assert load_checkpoint(tmp_path/'train'/'last.pt')['step'] == 6

@@ -12,7 +12,8 @@ from ra_inpaint.attention import region_perplexity, effective_regions
 from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGG19Features, vgg19_normalised, WeightsNotFoundError
 from ra_inpaint.checkpoint import load_checkpoint, export_generator, MODEL_FIELDS, config_mismatch
-from ra_inpaint.train import Trainer, read_log, ema_decay_at
+from ra_inpaint.train import Trainer, ema_decay_at
+from ra_inpaint.logs import read_log
 from ra_inpaint.infer import load_generator
 from test_train import tiny, one_thread  # the training tests' 32² config, and one torch thread per module
 

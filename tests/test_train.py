@@ -11,7 +11,8 @@ from ra_inpaint.core import preset, config_to_dict
 from ra_inpaint.data import InpaintDataset
 from ra_inpaint.losses import VGGFeatures, load_vgg16, WeightsNotFoundError
 from ra_inpaint.checkpoint import load_checkpoint, save_checkpoint, CheckpointError
-from ra_inpaint.train import Trainer, TrainingDiverged, ResumableBatchSampler, read_log
+from ra_inpaint.train import Trainer, TrainingDiverged, ResumableBatchSampler
+from ra_inpaint.logs import read_log
 import ra_inpaint, ra_inpaint.train as train_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,7 +332,7 @@ def test_worker_error_reaches_the_caller_as_one_line(tmp_path):
 
 def test_log_has_every_weighted_term(img_dir, tmp_path, vgg):
     "log.csv, TensorBoard's numbers and the history carry weight x term beside each term; the weighted terms sum to total."
-    from ra_inpaint.train import WEIGHTED_TERMS, loss_shares, plot_loss_shares
+    from ra_inpaint.logs import WEIGHTED_TERMS, loss_shares, plot_loss_shares
     cfg = tiny(w_style=40., w_adv=.3, l1_hole_weight=2.)
     tr, h = _run(img_dir, tmp_path, cfg, vgg, 4)
     assert tr.terms == ['total', 'l1', 'perceptual', 'style', 'adv', 'region', 'd', 'w_l1', 'w_perceptual', 'w_style', 'w_adv', 'w_region',
