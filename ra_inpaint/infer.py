@@ -21,7 +21,8 @@ from .lga import mask_to  # any hole pixel under a coarse pixel makes it a hole
 from .masks import load_mask
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'to_square', 'hole_boxes', 'hole_groups', 'fill', 'read_mask', 'load_generator', 'fill_files']
+__all__ = ['STRATEGIES', 'to_square', 'hole_boxes', 'hole_groups', 'fill', 'read_mask', 'load_generator', 'fill_files',
+           'fill_command']
 
 # %% ../nbs/11b_infer.ipynb #ff1c4258
 STRATEGIES = ('auto', 'resize', 'crop')
@@ -189,3 +190,10 @@ def fill_files(checkpoint, image, mask, out, device=None, batch_size=8, overwrit
             for y, dst in zip(fill(g, xs, ms, strategy=strategy, batch_size=batch_size), dsts[s:s + batch_size]): save_image(y, dst)
             bar.update(len(xs))
     return dsts
+
+# %% ../nbs/11b_infer.ipynb #4ef2354f
+def fill_command(args):
+    "`ra-inpaint fill` (the parser is chapter 15a's): `fill_files` with the command's arguments."
+    ws = fill_files(args.checkpoint or args.model, args.image, args.mask, args.out, args.device, args.batch_size, args.overwrite,
+                    strategy=args.strategy, polarity=args.polarity)
+    print(f"fill: wrote {len(ws)} image(s) to {args.out}")
