@@ -24,9 +24,10 @@ from .evaluate import evaluate
 from .attention import effective_regions
 
 # %% auto #0
-__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'AblationTable', 'split_data',
-           'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study', 'study_summary',
-           'ordering_verdict', 'read_runs', 'with_alias', 'summary_markdown', 'plot_study']
+__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'PAPER_CLAIMS',
+           'AblationTable', 'split_data', 'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study',
+           'study_summary', 'ordering_verdict', 'read_runs', 'with_alias', 'summary_markdown', 'plot_study',
+           'claim_verdicts', 'verdicts_markdown']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -261,3 +262,29 @@ def plot_study(summary: dict, variants, metrics=('psnr', 'ssim', 'l1'), bucket: 
         ax.grid(alpha=.3)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/14_ablation.ipynb #e91bd840
+PAPER_CLAIMS = (('exp4_ours', 'exp1_basicnet'),  # the headline: LGA in the encoder against no attention
+                ('exp4_ours', 'exp5_lga_decoder'), ('exp5_lga_decoder', 'exp3_cam_decoder'),
+                ('exp3_cam_decoder', 'exp2_cam_encoder'), ('exp2_cam_encoder', 'exp1_basicnet'),
+                ('n=16', 'n=8'), ('n=16', 'n=32'))
+
+def claim_verdicts(rows: list, claims=PAPER_CLAIMS, metrics=('psnr', 'ssim', 'l1'), bucket: str = '10-50') -> list[dict]:
+    "Per claim (`better`, `worse`): on each metric the paired difference better − worse [95 % interval] (seeds) and its verdict; 'not run' without rows."
+    have, out = {r['variant'] for r in rows}, []
+    for better, worse in claims:
+        row = dict(claim=f'{better} > {worse}')
+        s = study_summary(rows, ref=worse, metrics=metrics, buckets=(bucket,)) if {better, worse} <= have else {}
+        for m in metrics:
+            d = s.get((better, m, bucket), {}).get('diff_vs_ref')
+            f = '{:+.4f}' if m == 'ssim' else '{:+.3f}'
+            row[m] = ('not run' if d is None else
+                      f"{f.format(d['mean'])} [{f.format(d['ci'][0])}, {f.format(d['ci'][1])}] ({d['n']}): {ordering_verdict(s, better, worse, m, bucket)}")
+        out.append(row)
+    return out
+
+def verdicts_markdown(verdicts: list) -> str:
+    "`claim_verdicts` as a markdown table, one row per claim."
+    ms = [k for k in verdicts[0] if k != 'claim']
+    return '\n'.join(['| claim | ' + ' | '.join(f'Δ {METRICS[m][0]} (seeds): verdict' for m in ms) + ' |', '|---|' + '---|' * len(ms),
+                      *(f"| {v['claim']} | " + ' | '.join(v[m] for m in ms) + ' |' for v in verdicts)])
