@@ -21,7 +21,7 @@ __all__ = ['MODEL_FIELDS', 'CKPT_KEYS', 'WEIGHTS_FORMAT', 'SHIPPED', 'Checkpoint
            'resolve_weights']
 
 # %% ../nbs/10a_checkpoint.ipynb #ff156c9c
-MODEL_FIELDS = ('size', 'base_ch', 'n_res_blocks', 'dilation', 'lga_where', 'attention', 'n_regions', 'reduction', 'color_path',
+MODEL_FIELDS = ('size', 'base_ch', 'n_res_blocks', 'dilation', 'lga_where', 'attention', 'n_regions', 'reduction', 'color_path', 'upsample',
                 'se_reduction', 'sk_reduction', 'sk_min_dim', 'cam_rate', 'cam_ksize', 'disc_ch', 'disc_layers')
 CKPT_KEYS = ('generator', 'discriminator', 'opt_g', 'opt_d', 'step', 'config')
 

@@ -17,12 +17,12 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'PERCEPTUAL_NETS', 'PRESETS', 'LEGACY_DEFAULTS',
-           'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict', 'config_to_dict', 'load_config',
-           'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16', 'amp_dtype',
-           'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError', 'image_files',
-           'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image', 'tile_grid', 'WeightsNotFoundError',
-           'hub_checkpoint_dir', 'weights_missing_message', 'find_weights']
+__all__ = ['LGA_PLACES', 'ATTENTION_KINDS', 'VGG_INPUTS', 'COLOR_PATHS', 'UPSAMPLES', 'PERCEPTUAL_NETS', 'PRESETS',
+           'LEGACY_DEFAULTS', 'IMG_EXTS', 'ConfigError', 'RAConfig', 'preset', 'config_from_dict', 'config_to_dict',
+           'load_config', 'save_config', 'atomic_path', 'get_device', 'cpu_has_bf16', 'cuda_has_native_bf16',
+           'amp_dtype', 'setup_backends', 'seed_everything', 'rng_state', 'set_rng_state', 'ImageLoadError',
+           'image_files', 'open_image', 'read_array', 'load_image', 'to_uint8', 'save_image', 'tile_grid',
+           'WeightsNotFoundError', 'hub_checkpoint_dir', 'weights_missing_message', 'find_weights']
 
 # %% ../nbs/00_core.ipynb #8eb4bb4d
 class ConfigError(ValueError):
@@ -33,6 +33,7 @@ LGA_PLACES = ('none', 'encoder', 'decoder')  # Table 2: BasicNet / ours / "LGA i
 ATTENTION_KINDS = ('ra', 'cam')               # the global branch of LGA: region-aware or contextual attention
 VGG_INPUTS = ('imagenet', 'minus1_1', 'zero1')  # what VGG16 is fed: ImageNet mean/std | [-1,1] (MEDFE, CTSDG) | [0,1] (EdgeConnect)
 COLOR_PATHS = ('none', 'coarse')  # the generator fills from scratch (EdgeConnect) | predicts a residual over a push-pull fill
+UPSAMPLES = ('deconv', 'resize')  # transposed convolution | resize-convolution (Odena et al. 2016: no checkerboard by construction)
 PERCEPTUAL_NETS = ('vgg16', 'vgg19_relu3_1')  # torchvision's VGG16 pool1-3 | the normalised VGG-19 to relu3_1 (chapter 09)
 
 # %% ../nbs/00_core.ipynb #e041a8e6
@@ -51,6 +52,7 @@ class RAConfig:
     reduction: int = 4            # r, downsampling before the share-weight linear (paper: 4)
     rmg_holes_only: bool = False  # True: RMᶜ = M⊙linear(X′) + (1−M)⊙X′, the linear writes only the holes (chapter 03)
     color_path: str = 'coarse'    # input = push-pull fill + mask, output = that fill + σ(known)·residual; 'none': EdgeConnect's (chapter 07)
+    upsample: str = 'deconv'      # decoder upsampling: 'deconv' (EdgeConnect's 4×4 transposed conv) | 'resize' (nearest ×2, then 3×3 conv)
     se_reduction: int = 16        # SE-Net channel reduction (Hu et al. default)
     sk_reduction: int = 16        # SK-Net fuse reduction (Li et al.), with a floor of sk_min_dim
     sk_min_dim: int = 32          # SK-Net's L
@@ -120,6 +122,7 @@ def validate(self: RAConfig):
     _need(self.attention in ATTENTION_KINDS, f"attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
     _need(self.vgg_input in VGG_INPUTS, f"vgg_input must be one of {VGG_INPUTS}, got {self.vgg_input!r}")
     _need(self.color_path in COLOR_PATHS, f"color_path must be one of {COLOR_PATHS}, got {self.color_path!r}")
+    _need(self.upsample in UPSAMPLES, f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
     _need(self.perceptual_net in PERCEPTUAL_NETS, f"perceptual_net must be one of {PERCEPTUAL_NETS}, got {self.perceptual_net!r}")
     _need(0 <= self.ema_decay < 1, f"ema_decay must lie in [0, 1), got {self.ema_decay}")
     for k in ('base_ch', 'n_res_blocks', 'dilation', 'se_reduction', 'sk_reduction', 'sk_min_dim',

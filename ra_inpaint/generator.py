@@ -66,6 +66,11 @@ def _conv_block(conv, ch):  # convolution, instance norm (no affine, EdgeConnect
     # it in backward with full-size clones and copies (about a third of the step's copy traffic, see chapter 16)
     return nn.Sequential(conv, nn.InstanceNorm2d(ch, track_running_stats=False), nn.ReLU())
 
+def _up(cin: int, cout: int, how: str) -> nn.Module:
+    "×2 upsampling convolution of the decoder: 'deconv' EdgeConnect's 4×4 stride-2 transposed conv, 'resize' nearest ×2 then a 3×3 conv."
+    if how == 'deconv': return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1)
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode='nearest'), nn.Conv2d(cin, cout, 3, padding=1))
+
 def _init_edgeconnect(m, std=0.02):
     "EdgeConnect's `init_weights('normal', 0.02)`, for the backbone's convolutions."
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -83,8 +88,8 @@ class InpaintGenerator(nn.Module):
         self.enc2 = _conv_block(nn.Conv2d(b, 2 * b, 4, stride=2, padding=1), 2 * b)
         self.enc3 = _conv_block(nn.Conv2d(2 * b, 4 * b, 4, stride=2, padding=1), 4 * b)
         self.middle = nn.Sequential(*[ResnetBlock(4 * b, cfg.dilation) for _ in range(cfg.n_res_blocks)])
-        self.dec1 = _conv_block(nn.ConvTranspose2d(4 * b, 2 * b, 4, stride=2, padding=1), 2 * b)
-        self.dec2 = _conv_block(nn.ConvTranspose2d(2 * b, b, 4, stride=2, padding=1), b)
+        self.dec1 = _conv_block(_up(4 * b, 2 * b, cfg.upsample), 2 * b)
+        self.dec2 = _conv_block(_up(2 * b, b, cfg.upsample), b)
         self.dec3 = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(b, 3, 7))
         self.apply(_init_edgeconnect)          # before the LGA layers exist: they keep their own initialisation
         if cfg.color_path == 'coarse': nn.init.normal_(self.dec3[1].weight, 0., 1e-3)  # a residual of about a level: step 0 ≈ the push-pull fill

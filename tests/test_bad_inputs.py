@@ -258,7 +258,8 @@ def test_config_file(tmp_path, text, words):
     (dict(size=64), 'size=32; this config has size=64'),
     (dict(n_regions=8), 'n_regions=4; this config has n_regions=8'),
     (dict(lga_where='decoder'), "lga_where='encoder'; this config has lga_where='decoder'"),
-], ids=['other_size', 'other_n', 'other_variant'])
+    (dict(upsample='resize'), "upsample='deconv'; this config has upsample='resize'"),
+], ids=['other_size', 'other_n', 'other_variant', 'other_upsampling'])
 def test_checkpoint_of_another_model(ckpt, other, words):
     with pytest.raises(CheckpointError, match=words): load_checkpoint(ckpt, tiny(**other))
 
