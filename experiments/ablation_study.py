@@ -8,10 +8,13 @@ thread, scored on EVAL_FOLDER (BSDS500 test here) with evaluation mask seed 0. R
 run it again to continue after a stop (finished runs are skipped, the current one resumes from its last.pt).
 n = 16 is Exp4 itself (the `small128` default), so Table 3 trains only n = 8 and n = 32.
 The default order runs the cheap variants first; the contextual-attention ones (Exp2, Exp3) cost ~3x a run.
+Recipe A/Bs of issue 19 use the same protocol, paired with Exp4 by seed (give them their own OUT):
+`exp4_upsample_resize` is Exp4 with the decoder's resize-convolution (`upsample='resize'`).
 """
 import argparse, torch
 from ra_inpaint.ablation import run_study, TABLE2_VARIANTS, TABLE3_VARIANTS
 
+RECIPE_VARIANTS = {'exp4_upsample_resize': dict(TABLE2_VARIANTS['exp4_ours'], upsample='resize')}
 ORDER = ('exp1_basicnet', 'exp4_ours', 'exp5_lga_decoder', 'n=8', 'n=32', 'exp3_cam_decoder', 'exp2_cam_encoder')
 
 def main(argv=None):
@@ -20,7 +23,7 @@ def main(argv=None):
     ap.add_argument('--variants', nargs='+', default=list(ORDER))
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    known = TABLE2_VARIANTS | {k: v for k, v in TABLE3_VARIANTS.items() if k != 'n=16'}
+    known = TABLE2_VARIANTS | {k: v for k, v in TABLE3_VARIANTS.items() if k != 'n=16'} | RECIPE_VARIANTS
     for v in a.variants:  # one variant at a time over all seeds: a stop leaves whole variants behind it
         run_study({v: known[v]}, a.train, a.eval, seeds=tuple(a.seeds), steps=a.steps, out=a.out, progress=False)
 
