@@ -192,7 +192,7 @@ def bench_fill_cli(megapixels=(1, 12), device='cpu', strategy: str = 'auto', hol
             x = torch.from_numpy(np.stack([xx, yy, 0.5 + 0.4 * np.sin(9 * xx + 5 * yy)]).astype(np.float32))
             m = _stroke_mask(h, w, hole, seed=int(mp * 100))
             img, msk = save_image(x, Path(tmp)/f'{mp}mp.jpg'), save_image(m, Path(tmp)/f'{mp}mp_mask.png')
-            cmd = [sys.executable, '-c', 'import sys; from ra_inpaint.launch import main; sys.exit(main())', 'fill', '--image', str(img),
+            cmd = [sys.executable, '-c', 'from ra_inpaint.launch import cli; cli()', 'fill', '--image', str(img),
                    '--mask', str(msk), '--out', str(Path(tmp)/'out'), '--strategy', strategy, '--device', str(device)]
             cmd += ['--checkpoint', str(checkpoint)] if checkpoint else []
             t = time.perf_counter(); r = subprocess.run(cmd, capture_output=True, text=True); e2e = time.perf_counter() - t

@@ -302,3 +302,17 @@ def test_fill_command_module_imports_no_torchvision():
             "assert all(callable(command(c)) for c in COMMANDS)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_console_script_fill_exits_fast_with_its_file_written(tmp_path):
+    "The console script leaves without Python's teardown after `fill`: the PNG is complete, the message printed, the status kept."
+    from PIL import Image
+    from ra_inpaint.core import load_image
+    _img(tmp_path/'p.png', 150, 50, seed=3)                        # a 3:1 photo
+    m = np.zeros((50, 150), np.uint8); m[10:30, 40:90] = 255; Image.fromarray(m).save(tmp_path/'m.png')
+    r = subprocess.run([sys.executable, '-c', 'from ra_inpaint.launch import cli; cli()', 'fill', '--image', str(tmp_path/'p.png'),
+                        '--mask', str(tmp_path/'m.png'), '--out', str(tmp_path/'o'), '--device', 'cpu'], capture_output=True, text=True)
+    assert r.returncode == 0 and 'fill: wrote 1 image(s)' in r.stdout, r.stderr[-2000:]
+    x, y = load_image(tmp_path/'p.png'), load_image(tmp_path/'o'/'p.png')
+    assert y.shape == x.shape and torch.equal(y[:, m == 0], x[:, m == 0])   # the whole file, its known pixels the photo's
+    assert list((tmp_path/'o').iterdir()) == [tmp_path/'o'/'p.png']          # no temporary file left behind
