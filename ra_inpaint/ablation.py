@@ -24,10 +24,10 @@ from .evaluate import evaluate
 from .attention import effective_regions
 
 # %% auto #0
-__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'PAPER_CLAIMS',
+__all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'PAPER_CLAIMS', 'TABLE_ORDER',
            'AblationTable', 'split_data', 'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study',
            'study_summary', 'ordering_verdict', 'read_runs', 'with_alias', 'summary_markdown', 'plot_study',
-           'claim_verdicts', 'verdicts_markdown']
+           'claim_verdicts', 'verdicts_markdown', 'study_report', 'plot_runs']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -288,3 +288,23 @@ def verdicts_markdown(verdicts: list) -> str:
     ms = [k for k in verdicts[0] if k != 'claim']
     return '\n'.join(['| claim | ' + ' | '.join(f'Δ {METRICS[m][0]} (seeds): verdict' for m in ms) + ' |', '|---|' + '---|' * len(ms),
                       *(f"| {v['claim']} | " + ' | '.join(v[m] for m in ms) + ' |' for v in verdicts)])
+
+# %% ../nbs/14_ablation.ipynb #2123655a
+TABLE_ORDER = ('exp1_basicnet', 'exp2_cam_encoder', 'exp3_cam_decoder', 'exp5_lga_decoder', 'exp4_ours', 'n=8', 'n=32')
+
+def study_report(rows: list, ref: str = 'exp4_ours', metrics=('psnr', 'ssim', 'l1')) -> str:
+    "Markdown: per metric, every variant's mean [interval] and paired Δ to `ref` by bucket; then the paper's claims with their verdicts."
+    rows = with_alias(rows, 'n=16', 'exp4_ours')
+    s, have = study_summary(rows, ref=ref, metrics=metrics), {r['variant'] for r in rows}
+    order = [v for v in TABLE_ORDER if v in have] + sorted(have - set(TABLE_ORDER) - {'n=16'})
+    seeds = {v: sorted({r['seed'] for r in rows if r['variant'] == v}) for v in order}
+    parts = [f"Runs: {len(rows) - sum(r['variant'] == 'n=16' for r in rows)}; seeds per variant: " + ', '.join(f'{v} {seeds[v]}' for v in order)]
+    parts += [summary_markdown(s, order, m) for m in metrics]
+    parts.append(verdicts_markdown(claim_verdicts(rows, metrics=metrics)))
+    return '\n\n'.join(parts) + '\n'
+
+def plot_runs(rows: list, ref: str = 'exp4_ours', **kw) -> Figure:
+    "`plot_study` of a study's rows, variants in the tables' order (n = 16: Exp4's runs)."
+    rows = with_alias(rows, 'n=16', 'exp4_ours')
+    have = {r['variant'] for r in rows}
+    return plot_study(study_summary(rows, ref=ref), [v for v in TABLE_ORDER if v in have], **kw)
