@@ -289,7 +289,7 @@ def verdicts_markdown(verdicts: list) -> str:
     return '\n'.join(['| claim | ' + ' | '.join(f'Δ {METRICS[m][0]} (seeds): verdict' for m in ms) + ' |', '|---|' + '---|' * len(ms),
                       *(f"| {v['claim']} | " + ' | '.join(v[m] for m in ms) + ' |' for v in verdicts)])
 
-# %% ../nbs/14_ablation.ipynb #2123655a
+# %% ../nbs/14_ablation.ipynb #9d92dc26
 TABLE_ORDER = ('exp1_basicnet', 'exp2_cam_encoder', 'exp3_cam_decoder', 'exp5_lga_decoder', 'exp4_ours', 'n=8', 'n=32')
 
 def study_report(rows: list, ref: str = 'exp4_ours', metrics=('psnr', 'ssim', 'l1')) -> str:
