@@ -6,7 +6,7 @@ Docs: https://ra-inpaint.github.io/ra_inpaint/ablation.html.md"""
 
 # %% ../nbs/14_ablation.ipynb #6af17017
 from __future__ import annotations
-import json, tempfile, time
+import json, tempfile, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +184,9 @@ def run_study(variants: dict, train_data, eval_data,
             tr = Trainer(cfg, ds, folder, device=dev, vgg=None, progress=progress, resume=True)
             cpu0 = time.process_time(); h = tr.fit(max_steps=steps); cpu = time.process_time() - cpu0
             tr.close()
+            if h['step'] < steps:  # stopped by Ctrl-C or SIGTERM: its last.pt holds it, and an unfinished run gets no row
+                warnings.warn(f"{name} seed {seed} stopped at step {h['step']} of {steps}: the study stops here; run it again to resume")
+                return done
             G = tr.generator.eval()
             t = evaluate(G, eval_paths, device=dev, seed=eval_seed, progress=False, baselines=(), grid_k=0)
             row = dict(variant=name, seed=seed, steps=h['step'], images_seen=tr.counters['images_seen'],

@@ -97,3 +97,16 @@ def test_mask_folder_and_polarity(small, tmp_path, monkeypatch):
     assert mk.polarity == 'black_hole' and len(mk) == 4
     assert [round(mk[i].mean().item(), 2) for i in range(4)] == [0.16, 0.25, 0.34, 0.44]  # at 32²: the black rows are the hole
     assert 'black_hole' in tab.budget
+
+
+def test_study_records_no_row_for_an_interrupted_run(small, tmp_path, monkeypatch):
+    "A run stopped by a signal before its steps (the trainer returns early) writes no row, and the study stops there."
+    class Stopped:
+        def __init__(self, *a, **k): self.counters = {}
+        def fit(self, max_steps): return dict(step=max_steps // 2)   # what a SIGTERM'd trainer returns
+        def close(self): pass
+    monkeypatch.setattr(ablation, 'Trainer', Stopped)
+    with pytest.warns(UserWarning, match='exp4_ours seed 0 stopped at step 1 of 2'):
+        rows = ablation.run_study({'exp4_ours': TABLE2_VARIANTS['exp4_ours']}, small[:4], small[4:], seeds=(0, 1), steps=2,
+                                  base_overrides=TINY['base_overrides'], out=tmp_path, device='cpu', progress=False)
+    assert rows == [] and not (tmp_path/'runs.jsonl').exists()
