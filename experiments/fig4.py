@@ -81,7 +81,7 @@ def figure(g, paths, out, title, seed=0, draw=True):
 def main(argv=None):
     ap = argparse.ArgumentParser(); ap.add_argument('faces'); ap.add_argument('scenes')
     ap.add_argument('--n', type=int, default=4); ap.add_argument('--stats-n', type=int, default=32); ap.add_argument('--out', default='docs')
-    a = ap.parse_args(argv)
+    a = ap.parse_args(argv); Path(a.out).mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     res = {}
     for kind, src in (('faces', a.faces), ('scenes', a.scenes)):
