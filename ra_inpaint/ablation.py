@@ -297,9 +297,8 @@ TABLE_ORDER = ('exp1_basicnet', 'exp2_cam_encoder', 'exp3_cam_decoder', 'exp5_lg
 
 def study_report(rows: list, ref: str = 'exp4_ours', metrics=('psnr', 'ssim', 'l1')) -> str:
     "Markdown: per metric, every variant's mean [interval] and paired Δ to `ref` by bucket; then the paper's claims with their verdicts."
-    rows = with_alias(rows, 'n=16', 'exp4_ours')
-    s, have = study_summary(rows, ref=ref, metrics=metrics), {r['variant'] for r in rows}
-    order = [v for v in TABLE_ORDER if v in have] + sorted(have - set(TABLE_ORDER) - {'n=16'})
+    rows, order = _in_table_order(rows)
+    s = study_summary(rows, ref=ref, metrics=metrics)
     seeds = {v: sorted({r['seed'] for r in rows if r['variant'] == v}) for v in order}
     parts = [f"Runs: {len(rows) - sum(r['variant'] == 'n=16' for r in rows)}; seeds per variant: " + ', '.join(f'{v} {seeds[v]}' for v in order)]
     parts += [summary_markdown(s, order, m) for m in metrics]
@@ -308,6 +307,11 @@ def study_report(rows: list, ref: str = 'exp4_ours', metrics=('psnr', 'ssim', 'l
 
 def plot_runs(rows: list, ref: str = 'exp4_ours', **kw) -> Figure:
     "`plot_study` of a study's rows, variants in the tables' order (n = 16: Exp4's runs)."
+    rows, order = _in_table_order(rows)
+    return plot_study(study_summary(rows, ref=ref), order, **kw)
+
+def _in_table_order(rows: list) -> tuple[list, list]:
+    "The rows with n = 16 added as Exp4's runs, and their variants in the tables' order (others after, sorted)."
     rows = with_alias(rows, 'n=16', 'exp4_ours')
     have = {r['variant'] for r in rows}
-    return plot_study(study_summary(rows, ref=ref), [v for v in TABLE_ORDER if v in have], **kw)
+    return rows, [v for v in TABLE_ORDER if v in have] + sorted(have - set(TABLE_ORDER) - {'n=16'})
