@@ -11,7 +11,7 @@ the one before). A checkerboard raises the ratio above the photo's own; a smooth
 import argparse
 import numpy as np, torch, torch.nn.functional as F
 from ra_inpaint.core import load_image
-from ra_inpaint.data import list_images, resize_image
+from ra_inpaint.data import list_images, eval_transform
 from ra_inpaint.masks import free_form_mask
 from ra_inpaint.infer import load_generator
 from ra_inpaint.metrics import biharmonic_fill
@@ -27,12 +27,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(); ap.add_argument('data'); ap.add_argument('models', nargs='+')
     ap.add_argument('--n', type=int, default=100); ap.add_argument('--size', type=int, default=128); a = ap.parse_args(argv)
     torch.set_num_threads(1); S = a.size
-    xs = []
-    for p in list_images(a.data, 'test')[:a.n]:
-        x = load_image(p); h, w = x.shape[-2:]; s = S / min(h, w)
-        x = resize_image(x, max(S, round(h * s)), max(S, round(w * s)))
-        t, l = (x.shape[1] - S) // 2, (x.shape[2] - S) // 2
-        xs.append(x[:, t:t + S, l:l + S])
+    xs = [eval_transform(load_image(p), S) for p in list_images(a.data, 'test')[:a.n]]  # as `evaluate` prepares them
     x = torch.stack(xs)
     m = torch.stack([torch.from_numpy(free_form_mask(S, (0.3, 0.4), rng=np.random.default_rng([7, i])))[None] for i in range(len(xs))]).float()
     fills = {'biharmonic': torch.stack([biharmonic_fill(xi, mi) for xi, mi in zip(x, m)])}
