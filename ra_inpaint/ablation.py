@@ -26,8 +26,8 @@ from .attention import effective_regions
 # %% auto #0
 __all__ = ['TABLE2_VARIANTS', 'TABLE3_VARIANTS', 'COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'T975', 'PAPER_CLAIMS', 'TABLE_ORDER',
            'AblationTable', 'split_data', 'run_variant', 'run_ablation', 'run_tables', 'shrink_images', 'run_study',
-           'study_summary', 'ordering_verdict', 'read_runs', 'with_alias', 'summary_markdown', 'plot_study',
-           'claim_verdicts', 'verdicts_markdown', 'study_report', 'plot_runs']
+           'study_summary', 'ordering_verdict', 'read_runs', 'with_alias', 'mean_interval', 'summary_markdown',
+           'plot_study', 'claim_verdicts', 'verdicts_markdown', 'study_report', 'plot_runs']
 
 # %% ../nbs/14_ablation.ipynb #239c13c8
 TABLE2_VARIANTS = {k: dict(PRESETS[k]) for k in
@@ -240,13 +240,17 @@ def with_alias(rows: list, alias: str, same_as: str) -> list:
     return rows + [r | dict(variant=alias) for r in rows if r['variant'] == same_as]
 
 # %% ../nbs/14_ablation.ipynb #45df1a78
+def mean_interval(f: str, c: dict) -> str:
+    "'mean [low, high]' of a `study_summary` cell in format `f`; one seed has no interval and says so."
+    lo, hi = c['ci']
+    return f"{f.format(c['mean'])} " + ('(one seed, no interval)' if np.isnan(lo) else f"[{f.format(lo)}, {f.format(hi)}]")
+
 def summary_markdown(summary: dict, variants, metric: str = 'psnr', buckets=(*EVAL_BUCKETS, '10-50')) -> str:
     "A markdown table of `study_summary`'s cells for `metric`: mean [95 % t-interval], then Δ to the reference [interval]."
     f = _FMT[metric] if metric != 'ssim' else '{:.4f}'
     def cell(c):
         d = c.get('diff_vs_ref')
-        return (f"{f.format(c['mean'])} [{f.format(c['ci'][0])}, {f.format(c['ci'][1])}]"
-                + (f"<br>Δ {f.format(d['mean'])} [{f.format(d['ci'][0])}, {f.format(d['ci'][1])}]" if d else ''))
+        return mean_interval(f, c) + (f"<br>Δ {mean_interval(f, d)}" if d else '')
     rows = [f"| {v} ({summary[(v, metric, buckets[0])]['n']}) | " + ' | '.join(cell(summary[(v, metric, b)]) for b in buckets) + ' |'
             for v in variants if (v, metric, buckets[0]) in summary]
     return '\n'.join([f"| {METRICS[metric][0]} (seeds) | " + ' | '.join(f'{b} %' for b in buckets) + ' |',
@@ -282,7 +286,7 @@ def claim_verdicts(rows: list, claims=PAPER_CLAIMS, metrics=('psnr', 'ssim', 'l1
             d = s.get((better, m, bucket), {}).get('diff_vs_ref')
             f = '{:+.4f}' if m == 'ssim' else '{:+.3f}'
             row[m] = ('not run' if d is None else
-                      f"{f.format(d['mean'])} [{f.format(d['ci'][0])}, {f.format(d['ci'][1])}] ({d['n']}): {ordering_verdict(s, better, worse, m, bucket)}")
+                      f"{mean_interval(f, d)} ({d['n']}): {ordering_verdict(s, better, worse, m, bucket)}")
         out.append(row)
     return out
 
