@@ -110,3 +110,20 @@ def test_study_records_no_row_for_an_interrupted_run(small, tmp_path, monkeypatc
         rows = ablation.run_study({'exp4_ours': TABLE2_VARIANTS['exp4_ours']}, small[:4], small[4:], seeds=(0, 1), steps=2,
                                   base_overrides=TINY['base_overrides'], out=tmp_path, device='cpu', progress=False)
     assert rows == [] and not (tmp_path/'runs.jsonl').exists()
+
+
+def test_study_script_stops_at_an_interrupted_variant(monkeypatch):
+    "experiments/ablation_study.py: when a run is stopped by a signal, it exits 1 instead of starting the next variant."
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location('ablation_study', Path(__file__).resolve().parents[1]/'experiments'/'ablation_study.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    calls = []
+    def fake(variants, *a, seeds, **k):
+        (v,) = variants; calls.append(v)
+        return [dict(variant=v, seed=s) for s in seeds][:1 if v == 'n=32' else None]  # n = 32 stops after its first seed
+    monkeypatch.setattr(mod, 'run_study', fake)
+    assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'n=32', 'exp2_cam_encoder']) == 1
+    assert calls == ['n=8', 'n=32']
+    calls.clear()
+    assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'exp4_width24']) is None and calls == ['n=8', 'exp4_width24']
