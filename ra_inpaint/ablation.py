@@ -192,7 +192,7 @@ def run_study(variants: dict, train_data, eval_data,
             t = evaluate(G, eval_paths, device=dev, seed=eval_seed, progress=False, baselines=(), grid_k=0)
             row = dict(variant=name, seed=seed, steps=h['step'], images_seen=tr.counters['images_seen'],
                        cpu_seconds_this_call=round(cpu, 1), eval_images=len(eval_paths), eval_seed=eval_seed,
-                       precision=str(tr.amp).removeprefix('torch.') if tr.amp else 'fp32', device=device_name(dev),  # CPU-s and scores depend on both
+                       precision=tr.info['amp'], device=device_name(dev),  # CPU-s and scores depend on both
                        **{f'{k}_{b}': t.get('ours', b, k) for b in [*EVAL_BUCKETS, t.pooled] for k in ('l1', 'psnr', 'ssim')},
                        **{f'regions_{k}': round(effective_regions(l.ra), 2) for k, l in G.lga.items() if l.ra is not None})
             with open(log, 'a') as f: f.write(json.dumps(row) + '\n')
