@@ -158,6 +158,24 @@ def test_ema_is_kept_saved_resumed_and_exported(img_dir, tmp_path):
         torch.testing.assert_close(v, ref[k].half().float() if v.is_floating_point() else ref[k], rtol=0, atol=0)
 
 
+def test_export_continued_extends_the_shipped_meta(img_dir, tmp_path):
+    "experiments/export_continued.py: a continued run's generator ships with the base meta grown by the run's steps, crops, hours and rates."
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location('export_continued', Path(__file__).resolve().parents[1]/'experiments'/'export_continued.py')
+    ec = importlib.util.module_from_spec(spec); spec.loader.exec_module(ec)
+    cfg = tiny(ema_decay=.9, lr=3e-5, d_lr=7e-6)
+    ds = InpaintDataset(str(img_dir), cfg.size, train=True, seed=0)
+    Trainer(cfg, ds, tmp_path/'run', vgg=None, progress=False).fit(max_steps=3)
+    base = dict(step=100, images_seen=800, wall_hours=1.5, hardware='a Xeon', lr_schedule='1e-3 to step 100', data='fake')
+    meta = ec.continued_meta(tmp_path/'run', base, cfg, 'an EPYC (fp32)')
+    assert (meta['step'], meta['images_seen'], meta['data']) == (103, 800 + 3 * cfg.batch_size, 'fake')
+    assert 1.5 <= meta['wall_hours'] < 1.6
+    assert meta['hardware'] == 'a Xeon; then 3 steps on an EPYC (fp32)'
+    assert meta['lr_schedule'].endswith('at 3e-05 / 7e-06 for 3 steps')
+    with pytest.raises(ValueError, match='base_ch'): ec.continued_meta(tmp_path/'run', base, tiny(base_ch=16), 'x')
+
+
 # ---------------------------------------------------------------- the normalised VGG-19 as the perceptual network
 def test_vgg19_features_from_a_weights_file(tmp_path, img_dir, monkeypatch):
     torch.manual_seed(0)
