@@ -10,6 +10,12 @@ from pathlib import Path
 from ra_inpaint.checkpoint import export_generator, load_checkpoint, resolve_weights, read_generator, MODEL_FIELDS
 
 
+def rate(x: float) -> str:
+    "A learning rate as the meta writes them: 1e-4, 2.5e-5."
+    m, e = f'{x:e}'.split('e')
+    return f'{float(m):g}e{int(e)}'
+
+
 def continued_meta(run, base_meta: dict, base_cfg, hardware: str) -> dict:
     "The shipped meta of `base` extended by the run in folder `run` (its last.pt and log.csv)."
     run = Path(run)
@@ -24,7 +30,7 @@ def continued_meta(run, base_meta: dict, base_cfg, hardware: str) -> dict:
     meta.update(step=base_meta['step'] + n, images_seen=base_meta['images_seen'] + imgs,
                 wall_hours=round(base_meta.get('wall_hours', 0.0) + hours, 2),
                 hardware=f"{base_meta.get('hardware', '?')}; then {n:,} steps on {hardware}",
-                lr_schedule=f"{base_meta.get('lr_schedule', '?')}; then a warm start of the same kind at {cfg.lr:g} / {cfg.d_lr:g} for {n:,} steps")
+                lr_schedule=f"{base_meta.get('lr_schedule', '?')}; then a warm start of the same kind at {rate(cfg.lr)} / {rate(cfg.d_lr)} for {n:,} steps")
     return meta
 
 

@@ -172,7 +172,7 @@ def test_export_continued_extends_the_shipped_meta(img_dir, tmp_path):
     assert (meta['step'], meta['images_seen'], meta['data']) == (103, 800 + 3 * cfg.batch_size, 'fake')
     assert 1.5 <= meta['wall_hours'] < 1.6
     assert meta['hardware'] == 'a Xeon; then 3 steps on an EPYC (fp32)'
-    assert meta['lr_schedule'].endswith('at 3e-05 / 7e-06 for 3 steps')
+    assert meta['lr_schedule'].endswith('at 3e-5 / 7e-6 for 3 steps') and ec.rate(2.5e-5) == '2.5e-5' and ec.rate(1e-4) == '1e-4'
     with pytest.raises(ValueError, match='base_ch'): ec.continued_meta(tmp_path/'run', base, tiny(base_ch=16), 'x')
 
 
