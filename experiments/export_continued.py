@@ -5,9 +5,10 @@ the weights file, and the file's meta grows by what the run added (steps, crops,
 
 BASE is the weights the run started from (a path or a shipped name: scene, face); DST is usually the same file.
 The steps, crops and wall hours come from the run's own checkpoint and log.csv; its rates from its config."""
-import argparse, csv
+import argparse
 from pathlib import Path
 from ra_inpaint.checkpoint import export_generator, load_checkpoint, resolve_weights, read_generator, MODEL_FIELDS
+from ra_inpaint.logs import read_log
 
 
 def rate(x: float) -> str:
@@ -23,8 +24,8 @@ def continued_meta(run, base_meta: dict, base_cfg, hardware: str) -> dict:
     cfg, n = ck['cfg'], ck['step']
     diff = [f for f in MODEL_FIELDS if getattr(cfg, f) != getattr(base_cfg, f)]
     if diff: raise ValueError(f"{run} trained another model than the base weights (fields {', '.join(diff)} differ): not a continuation")
-    rows = list(csv.DictReader(open(run/'log.csv')))
-    hours = float(rows[-1]['time']) / 3600 if rows else 0.0
+    t = read_log(run/'log.csv')['time']
+    hours = float(t[-1]) / 3600 if len(t) else 0.0
     imgs = ck.get('counters', {}).get('images_seen', cfg.batch_size * n)
     meta = dict(base_meta)
     meta.update(step=base_meta['step'] + n, images_seen=base_meta['images_seen'] + imgs,
@@ -34,13 +35,16 @@ def continued_meta(run, base_meta: dict, base_cfg, hardware: str) -> dict:
     return meta
 
 
-if __name__ == '__main__':
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('run'); p.add_argument('base'); p.add_argument('dst')
     p.add_argument('--hardware', required=True, help='where the continuation ran, as the meta should say it')
-    a = p.parse_args()
-    base = read_generator(resolve_weights(a.base))
+    a = p.parse_args(argv)
+    base = read_generator(resolve_weights(a.base))  # read whole before dst (often the same file) is replaced
     meta = continued_meta(a.run, base['meta'], base['cfg'], a.hardware)
     keep = {k: meta[k] for k in meta if k not in ('ema', 'perceptual', 'torch')}  # export_generator writes these from the run itself
     export_generator(Path(a.run)/'last.pt', a.dst, **keep)
     print({k: meta[k] for k in ('step', 'images_seen', 'wall_hours')})
+
+
+if __name__ == '__main__': main()

@@ -174,6 +174,10 @@ def test_export_continued_extends_the_shipped_meta(img_dir, tmp_path):
     assert meta['hardware'] == 'a Xeon; then 3 steps on an EPYC (fp32)'
     assert meta['lr_schedule'].endswith('at 3e-5 / 7e-6 for 3 steps') and ec.rate(2.5e-5) == '2.5e-5' and ec.rate(1e-4) == '1e-4'
     with pytest.raises(ValueError, match='base_ch'): ec.continued_meta(tmp_path/'run', base, tiny(base_ch=16), 'x')
+    w = export_generator(tmp_path/'run'/'last.pt', tmp_path/'w.pt', **base)  # the command: BASE and DST the same file
+    ec.main([str(tmp_path/'run'), str(w), str(w), '--hardware', 'an EPYC'])
+    m = load_generator(w).meta
+    assert (m['step'], m['hardware'], m['data'], m['ema']) == (103, 'a Xeon; then 3 steps on an EPYC', 'fake', True)
 
 
 # ---------------------------------------------------------------- the normalised VGG-19 as the perceptual network
