@@ -7,7 +7,7 @@ BASE is the weights the run started from (a path or a shipped name: scene, face)
 The steps, crops and wall hours come from the run's own checkpoint and log.csv; its rates from its config."""
 import argparse
 from pathlib import Path
-from ra_inpaint.checkpoint import export_generator, load_checkpoint, resolve_weights, read_generator, MODEL_FIELDS
+from ra_inpaint.checkpoint import export_generator, load_checkpoint, resolve_weights, read_generator, config_mismatch
 from ra_inpaint.logs import read_log
 
 
@@ -22,7 +22,7 @@ def continued_meta(run, base_meta: dict, base_cfg, hardware: str) -> dict:
     run = Path(run)
     ck = load_checkpoint(run/'last.pt')
     cfg, n = ck['cfg'], ck['step']
-    diff = [f for f in MODEL_FIELDS if getattr(cfg, f) != getattr(base_cfg, f)]
+    diff = config_mismatch(ck['config'], base_cfg)
     if diff: raise ValueError(f"{run} trained another model than the base weights (fields {', '.join(diff)} differ): not a continuation")
     t = read_log(run/'log.csv')['time']
     hours = float(t[-1]) / 3600 if len(t) else 0.0
