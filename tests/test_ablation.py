@@ -112,12 +112,9 @@ def test_study_records_no_row_for_an_interrupted_run(small, tmp_path, monkeypatc
     assert rows == [] and not (tmp_path/'runs.jsonl').exists()
 
 
-def test_study_script_stops_at_an_interrupted_variant(monkeypatch):
+def test_study_script_stops_at_an_interrupted_variant(monkeypatch, experiment):
     "experiments/ablation_study.py: when a run is stopped by a signal, it exits 1 instead of starting the next variant."
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location('ablation_study', Path(__file__).resolve().parents[1]/'experiments'/'ablation_study.py')
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    mod = experiment('ablation_study')
     calls = []
     def fake(variants, *a, seeds, **k):
         (v,) = variants; calls.append(v)

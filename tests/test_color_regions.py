@@ -158,12 +158,9 @@ def test_ema_is_kept_saved_resumed_and_exported(img_dir, tmp_path):
         torch.testing.assert_close(v, ref[k].half().float() if v.is_floating_point() else ref[k], rtol=0, atol=0)
 
 
-def test_export_continued_extends_the_shipped_meta(img_dir, tmp_path):
+def test_export_continued_extends_the_shipped_meta(img_dir, tmp_path, experiment):
     "experiments/export_continued.py: a continued run's generator ships with the base meta grown by the run's steps, crops, hours and rates."
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location('export_continued', Path(__file__).resolve().parents[1]/'experiments'/'export_continued.py')
-    ec = importlib.util.module_from_spec(spec); spec.loader.exec_module(ec)
+    ec = experiment('export_continued')
     cfg = tiny(ema_decay=.9, lr=3e-5, d_lr=7e-6)
     ds = InpaintDataset(str(img_dir), cfg.size, train=True, seed=0)
     Trainer(cfg, ds, tmp_path/'run', vgg=None, progress=False).fit(max_steps=3)
