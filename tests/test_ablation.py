@@ -124,3 +124,18 @@ def test_study_script_stops_at_an_interrupted_variant(monkeypatch, experiment):
     assert calls == ['n=8', 'n=32']
     calls.clear()
     assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'exp4_width24']) is None and calls == ['n=8', 'exp4_width24']
+
+
+def test_report_script_table3_checks_only_table3(tmp_path, experiment):
+    "experiments/ablation_report.py --table3 (faces): the claims table has n = 16 against n = 8 and n = 32, and no Table 2 claim."
+    import json
+    rows = [r for r in ablation.read_runs(Path(__file__).resolve().parents[1]/'docs'/'ablation'/'runs.jsonl')
+            if r['variant'] in ('exp4_ours', 'n=8')]
+    (tmp_path/'runs.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    mod = experiment('ablation_report')
+    mod.main([str(tmp_path), '--table3'])
+    md = (tmp_path/'results.md').read_text()
+    assert '| n=16 > n=8 | +' in md and '| n=16 > n=32 | not run |' in md and 'exp4_ours > exp1_basicnet' not in md
+    assert (tmp_path/'study.png').stat().st_size > 0
+    mod.main([str(tmp_path)])  # without the flag: every claim of the paper, the unrun ones said so
+    assert '| exp4_ours > exp1_basicnet | not run |' in (tmp_path/'results.md').read_text()
