@@ -1,10 +1,10 @@
 """Issue 22's study: Table 2 (Exp1–Exp5) and Table 3 (n = 8 / 16 / 32), several seeds each, through `run_study`.
 
     python experiments/ablation_study.py TRAIN_FLIST_OR_FOLDER EVAL_FOLDER OUT [--steps 2000] [--seeds 0 1 2]
-                                         [--variants exp5_lga_decoder n=8 ...] [--eval-images N]
+                                         [--variants exp5_lga_decoder n=8 ...] [--eval-images N] [--threads 1]
 
 Every run: the `small128` CPU recipe (colour path, region term, EMA, as the shipped models), `--steps` steps on one
-thread, scored on EVAL_FOLDER (BSDS500 test here) with evaluation mask seed 0. Rows accumulate in OUT/runs.jsonl;
+thread (`--threads`; each row records the count), scored on EVAL_FOLDER (BSDS500 test here) with evaluation mask seed 0. Rows accumulate in OUT/runs.jsonl;
 run it again to continue after a stop (finished runs are skipped, the current one resumes from its last.pt).
 Table 3 on faces: CelebA train and the first 300 photos of CelebA test (`--eval-images 300`), its own OUT, with
 `--variants exp4_ours n=8 n=32`. n = 16 is Exp4 itself (the `small128` default), so Table 3 trains only n = 8 and n = 32.
@@ -26,8 +26,9 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, default=2000); ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     ap.add_argument('--variants', nargs='+', default=list(ORDER))
     ap.add_argument('--eval-images', type=int, default=None, help='score on the first N photos of EVAL only (CelebA test has 1,000)')
+    ap.add_argument('--threads', type=int, default=1, help='torch threads (1: one run per core; 2 finishes a last run sooner when a core is free)')
     a = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     known = TABLE2_VARIANTS | {k: v for k, v in TABLE3_VARIANTS.items() if k != 'n=16'} | RECIPE_VARIANTS
     for v in a.variants:  # one variant at a time over all seeds: a stop leaves whole variants behind it
         rows = run_study({v: known[v]}, a.train, a.eval, seeds=tuple(a.seeds), steps=a.steps, eval_images=a.eval_images,

@@ -1,4 +1,5 @@
 import pytest
+import torch
 from pathlib import Path
 from ra_inpaint.data import demo_images
 from ra_inpaint import ablation
@@ -123,7 +124,11 @@ def test_study_script_stops_at_an_interrupted_variant(monkeypatch, experiment):
     assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'n=32', 'exp2_cam_encoder']) == 1
     assert calls == ['n=8', 'n=32']
     calls.clear()
-    assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'exp4_width24']) is None and calls == ['n=8', 'exp4_width24']
+    threads = torch.get_num_threads()
+    try:
+        assert mod.main(['t', 'e', 'o', '--variants', 'n=8', 'exp4_width24', '--threads', '2']) is None
+        assert calls == ['n=8', 'exp4_width24'] and torch.get_num_threads() == 2  # --threads: a last run on both cores
+    finally: torch.set_num_threads(threads)
 
 
 def test_report_script_table3_checks_only_table3(tmp_path, experiment):
